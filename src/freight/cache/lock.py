@@ -1,0 +1,115 @@
+"""Atomic cache locks: owner tokens, blocking with a deadline, and a context manager.
+
+Each store implements the four primitives (``acquire``, ``release``, ``force_release``,
+``current_owner``, plus ``refresh``) atomically on its backend; everything else is
+derived here once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from freight.errors import LockTimeoutError
+
+__all__ = ["Lock", "new_owner"]
+
+R = TypeVar("R")
+
+
+def new_owner() -> str:
+    """A random owner token (128 bits)."""
+    return secrets.token_hex(16)
+
+
+class Lock(ABC):
+    """A named lock with an owner token; only its owner can release it."""
+
+    #: seconds between attempts in :meth:`block`
+    poll_interval = 0.05
+
+    def __init__(
+        self,
+        name: str,
+        seconds: float = 0,
+        owner: str | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.seconds = seconds
+        self.owner = owner or new_owner()
+        self._sleep = sleep
+        self._clock = clock
+
+    # -- primitives ---------------------------------------------------------------------
+    @abstractmethod
+    def acquire(self) -> bool:
+        """Try once to take the lock; True if this owner now holds it."""
+
+    @abstractmethod
+    def release(self) -> bool:
+        """Release the lock if this owner holds it (atomically); True if released."""
+
+    @abstractmethod
+    def force_release(self) -> None:
+        """Release the lock whoever holds it."""
+
+    @abstractmethod
+    def current_owner(self) -> str | None:
+        """The owner token currently holding the lock, or None."""
+
+    @abstractmethod
+    def refresh(self, seconds: float | None = None) -> bool:
+        """Extend the lock to ``seconds`` (default: its original TTL) if this owner holds it."""
+
+    # -- derived ------------------------------------------------------------------------
+    def is_owned_by_current_process(self) -> bool:
+        """True when this lock object's owner holds the lock."""
+        return self.current_owner() == self.owner
+
+    def get(self, fn: Callable[[], R] | None = None) -> Any:
+        """Acquire once; with ``fn``, run it and release, returning its result (or False)."""
+        acquired = self.acquire()
+        if fn is None or not acquired:
+            return acquired
+        try:
+            return fn()
+        finally:
+            self.release()
+
+    def block(self, wait: float, fn: Callable[[], R] | None = None) -> Any:
+        """Wait up to ``wait`` seconds for the lock, else raise :class:`LockTimeoutError`;
+        with ``fn``, run it and release, returning its result."""
+        deadline = self._clock() + wait
+        while not self.acquire():
+            if self._clock() >= deadline:
+                raise LockTimeoutError(f"could not acquire lock {self.name!r} within {wait} s")
+            self._sleep(self.poll_interval)
+        if fn is None:
+            return True
+        try:
+            return fn()
+        finally:
+            self.release()
+
+    def __enter__(self) -> Lock:
+        if not self.acquire():
+            raise LockTimeoutError(f"lock {self.name!r} is held by another owner")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} owner={self.owner[:8]}…>"

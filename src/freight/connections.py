@@ -1,0 +1,144 @@
+"""Client construction shared by the redis and database drivers of the cache and the queue.
+
+Client libraries are imported lazily: a missing one raises
+:class:`~freight.errors.MissingDependencyError` naming the extra to install.
+SQLAlchemy engines are shared per URL within a process, so a cache store, a queue
+connection and a failed-job store on one database use one pool.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from freight.errors import ConfigurationError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import redis
+    from sqlalchemy.engine import Engine
+
+__all__ = ["describe_url", "redis_client", "sql_engine"]
+
+_ENGINES: dict[tuple[str, tuple[tuple[str, Any], ...]], Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+_REDIS_OPTIONS = (
+    "max_connections",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "socket_keepalive",
+    "health_check_interval",
+    "retry_on_timeout",
+    "ssl",
+    "username",
+)
+
+
+def describe_url(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user + ':***@' if ':' in creds else creds + '@'}{host}"
+
+
+def redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> redis.Redis:
+    """A redis-py client from ``client`` (an existing instance), ``url``, or ``host/port/db/password``.
+
+    ``url`` falls back to ``FREIGHT_REDIS_URL``; pool options (``max_connections``,
+    ``socket_timeout``, ...) are passed through.
+    """
+    existing = config.get("client")
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
+    try:
+        import redis
+    except ImportError as exc:
+        raise MissingDependencyError("redis", "redis", driver) from exc
+    options = {k: config[k] for k in _REDIS_OPTIONS if k in config}
+    options.setdefault("socket_connect_timeout", 5)
+    url = config.get("url") or (None if "host" in config else os.environ.get("FREIGHT_REDIS_URL"))
+    if url:
+        return redis.Redis.from_url(str(url), **options)
+    return redis.Redis(
+        host=str(config.get("host", "127.0.0.1")),
+        port=int(config.get("port", 6379)),
+        db=int(config.get("db", 0)),
+        password=config.get("password"),
+        **options,
+    )
+
+
+def redis_address(client: Any) -> str:
+    """``host:port/db`` of a redis-py client, for error messages."""
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+        return f"redis://{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+    except AttributeError:
+        return repr(client)
+
+
+def sql_engine(config: Mapping[str, Any], *, driver: str = "database") -> Engine:
+    """The shared SQLAlchemy engine for ``config['url']`` (or ``engine``, an existing one)."""
+    existing = config.get("engine")
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
+    url = config.get("url")
+    if not url:
+        raise ConfigurationError(f"the {driver!r} driver needs a 'url' (a SQLAlchemy database URL)")
+    try:
+        import sqlalchemy
+    except ImportError as exc:
+        raise MissingDependencyError("SQLAlchemy", "database", driver) from exc
+    url = str(url)
+    _require_dbapi(url, driver)
+    options = dict(config.get("engine_options") or {})
+    key = (url, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            if url.startswith("sqlite"):
+                _ensure_sqlite_dir(url)
+                options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+            else:
+                options.setdefault("pool_pre_ping", True)
+            engine = sqlalchemy.create_engine(url, **options)
+            _ENGINES[key] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Dispose every shared engine (after ``fork()``, or at shutdown)."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+
+
+def _require_dbapi(url: str, driver: str) -> None:
+    scheme = url.split("://", 1)[0]
+    needs = {
+        "postgresql+psycopg": ("psycopg", "postgres"),
+        "postgresql": ("psycopg2", "postgres"),
+        "mysql+pymysql": ("pymysql", "mysql"),
+        "mariadb+pymysql": ("pymysql", "mysql"),
+    }.get(scheme)
+    if needs is None:
+        return
+    module, extra = needs
+    try:
+        __import__(module)
+    except ImportError as exc:
+        hint = " (or use postgresql+psycopg://)" if module == "psycopg2" else ""
+        raise MissingDependencyError(module + hint, extra, driver) from exc
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:" and not path.startswith("file:"):
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)

@@ -1,0 +1,100 @@
+"""Every exception freight raises, in one tree.
+
+::
+
+    FreightError
+    ├── ConfigurationError            bad or missing configuration, unknown driver/store
+    │   └── MissingDependencyError    a driver's client library is not installed
+    ├── CacheError                    a cache operation failed
+    │   ├── CacheConnectionError      the cache server could not be reached
+    │   ├── LockTimeoutError          Lock.block() waited longer than allowed
+    │   └── InvalidKeyError           a key that is not a string
+    ├── QueueError                    a queue operation failed
+    │   ├── QueueConnectionError      the queue backend could not be reached
+    │   ├── PayloadError              a job payload could not be encoded or decoded
+    │   ├── JobTimeoutError           a job ran longer than its timeout
+    │   └── MaxAttemptsExceededError  a job was attempted more times than allowed
+    └── SerializationError            a value the codec cannot encode or decode
+
+A driver translates its client library's exceptions at its boundary with
+``raise ... from exc``, so the original error stays available as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CacheConnectionError",
+    "CacheError",
+    "ConfigurationError",
+    "FreightError",
+    "InvalidKeyError",
+    "JobTimeoutError",
+    "LockTimeoutError",
+    "MaxAttemptsExceededError",
+    "MissingDependencyError",
+    "PayloadError",
+    "QueueConnectionError",
+    "QueueError",
+    "SerializationError",
+]
+
+
+class FreightError(Exception):
+    """Base class of every error raised by freight."""
+
+
+class ConfigurationError(FreightError):
+    """The configuration is invalid, or names an unknown driver or store."""
+
+
+class MissingDependencyError(ConfigurationError):
+    """A driver needs a client library that is not installed."""
+
+    def __init__(self, package: str, extra: str, driver: str | None = None) -> None:
+        what = f"the {driver!r} driver" if driver else "this feature"
+        super().__init__(
+            f"{what} needs the {package!r} package, which is not installed; "
+            f'install it with: pip install "freight[{extra}]"'
+        )
+        self.package = package
+        self.extra = extra
+
+
+class CacheError(FreightError):
+    """A cache operation failed."""
+
+
+class CacheConnectionError(CacheError):
+    """A cache store's server could not be reached."""
+
+
+class LockTimeoutError(CacheError):
+    """A lock could not be acquired within the time allowed."""
+
+
+class InvalidKeyError(CacheError, TypeError):
+    """A cache key is not a string."""
+
+
+class QueueError(FreightError):
+    """A queue operation failed."""
+
+
+class QueueConnectionError(QueueError):
+    """A queue connection's backend could not be reached."""
+
+
+class PayloadError(QueueError):
+    """A job payload could not be encoded, decoded or trusted."""
+
+
+class JobTimeoutError(QueueError):
+    """A job ran longer than its timeout."""
+
+
+class MaxAttemptsExceededError(QueueError):
+    """A job was attempted more times than it allows."""
+
+
+class SerializationError(FreightError, ValueError):
+    """A value could not be encoded or decoded by the configured codec."""

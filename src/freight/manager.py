@@ -1,0 +1,151 @@
+"""The generic Manager: a driver registry with lazy, memoised resolution by name.
+
+``CacheManager`` and ``QueueManager`` subclass it. A *driver* is a factory
+``factory(config, manager) -> instance``; a *name* is an entry of the manager's
+``items`` mapping (a cache store or a queue connection) whose ``driver`` key picks
+the factory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from freight.errors import ConfigurationError
+
+__all__ = ["DriverFactory", "Manager", "import_object"]
+
+T = TypeVar("T")
+DriverFactory = Callable[[dict[str, Any], Any], T]
+
+
+def import_object(path: str) -> Any:
+    """Import ``"package.module:attr"`` (or ``"package.module.attr"``) and return the attribute."""
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigurationError(f"{path!r} is not an import path of the form 'module:attr'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import module {module_name!r} for {path!r}: {exc}") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise ConfigurationError(f"module {module_name!r} has no attribute {attr!r}") from exc
+    return obj
+
+
+class Manager(Generic[T]):
+    """Resolves named instances from configuration through a registry of driver factories."""
+
+    #: what the named items are called in messages ("store", "connection")
+    kind = "item"
+    #: the configuration key holding the named items ("stores", "connections")
+    items_key = "items"
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        self.config: dict[str, Any] = dict(config or {})
+        self._drivers: dict[str, DriverFactory[T]] = dict(self.builtin_drivers())
+        self._resolved: dict[str, T] = {}
+        self._lock = threading.RLock()
+
+    # -- registry -----------------------------------------------------------------
+    def builtin_drivers(self) -> Mapping[str, DriverFactory[T]]:
+        """The factories this manager knows without ``extend()``."""
+        return {}
+
+    def extend(self, driver: str, factory: DriverFactory[T] | str) -> None:
+        """Register (or replace) the factory for ``driver``; a string is imported as ``module:attr``."""
+        resolved: DriverFactory[T] = import_object(factory) if isinstance(factory, str) else factory
+        if not callable(resolved):
+            raise ConfigurationError(f"the factory for driver {driver!r} is not callable")
+        with self._lock:
+            self._drivers[driver] = resolved
+            for name in [n for n in self._resolved if self._driver_of(n) == driver]:
+                self._resolved.pop(name, None)
+
+    def drivers(self) -> list[str]:
+        """The names of every registered driver, sorted."""
+        return sorted(self._drivers)
+
+    # -- named items --------------------------------------------------------------
+    @property
+    def items(self) -> dict[str, Any]:
+        """The configured named items (stores or connections)."""
+        items = self.config.get(self.items_key) or {}
+        if not isinstance(items, Mapping):
+            raise ConfigurationError(f"{self.items_key!r} must be a table of {self.kind}s")
+        return dict(items)
+
+    def names(self) -> list[str]:
+        """The configured names, sorted."""
+        return sorted(self.items)
+
+    def default_name(self) -> str:
+        """The name used when none is given."""
+        default = self.config.get("default")
+        if not default:
+            raise ConfigurationError(f"no default {self.kind} is configured (set 'default')")
+        return str(default)
+
+    def item_config(self, name: str) -> dict[str, Any]:
+        """The configuration of one named item, with its name filled in."""
+        items = self.items
+        if name not in items:
+            known = ", ".join(sorted(items)) or "none"
+            raise ConfigurationError(
+                f"{self.kind} {name!r} is not configured; configured {self.kind}s: {known}"
+            )
+        config = items[name]
+        if not isinstance(config, Mapping):
+            raise ConfigurationError(f"{self.kind} {name!r} must be a table, got {config!r}")
+        return {**dict(config), "name": name}
+
+    def resolve(self, name: str | None = None) -> T:
+        """Return the instance for ``name`` (default: the default), creating it once."""
+        name = name or self.default_name()
+        instance = self._resolved.get(name)
+        if instance is not None:
+            return instance
+        with self._lock:
+            instance = self._resolved.get(name)
+            if instance is None:
+                instance = self._create(name)
+                self._resolved[name] = instance
+            return instance
+
+    def purge(self, name: str | None = None) -> None:
+        """Close and forget the instance for ``name`` (every one when None); it is rebuilt on next use."""
+        with self._lock:
+            for n in [name] if name else list(self._resolved):
+                instance = self._resolved.pop(n, None)
+                close = getattr(instance, "close", None)
+                if callable(close):
+                    close()
+
+    def _driver_of(self, name: str) -> str | None:
+        config = self.items.get(name)
+        return config.get("driver") if isinstance(config, Mapping) else None
+
+    def _create(self, name: str) -> T:
+        config = self.item_config(name)
+        driver = config.get("driver")
+        if not isinstance(driver, str) or not driver:
+            raise ConfigurationError(f"{self.kind} {name!r} has no 'driver' key")
+        factory = self._drivers.get(driver)
+        if factory is None:
+            raise ConfigurationError(
+                f"{self.kind} {name!r} uses unknown driver {driver!r}; "
+                f"known drivers: {', '.join(self.drivers())}"
+            )
+        return factory(self.prepare_config(config), self)
+
+    def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Hook for subclasses to fill in shared settings before a factory sees the config."""
+        return config

@@ -1,0 +1,152 @@
+"""The Queue protocol every queue driver implements, with the public push API derived once.
+
+A driver stores opaque payload strings (JSON produced by :mod:`freight.queue.payload`)
+in named queues and hands them out *reserved*: a popped job stays invisible until
+it is acknowledged (``ack``), put back (``release``), or its reservation expires
+(``retry_after`` seconds, extended by ``extend`` while the job runs).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from freight.queue import payload as payloads
+from freight.serialization import Signer
+from freight.timeutil import Duration, seconds_from
+
+if TYPE_CHECKING:
+    from freight.queue.job import Job
+
+__all__ = ["Queue", "ReservedJob"]
+
+
+@dataclass(slots=True)
+class ReservedJob:
+    """A job handed to a worker; it stays reserved until acked, released or expired."""
+
+    id: str
+    """the driver's handle for this job (the payload uuid on redis, the row id on databases)"""
+    queue: str
+    raw: str
+    """the payload exactly as stored"""
+    attempts: int
+    """how many times the job has been reserved, this time included"""
+    connection: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """driver-private bookkeeping (e.g. a reservation token)"""
+
+
+class Queue(ABC):
+    """A queue connection: raw primitives implemented by a driver, job-level API derived."""
+
+    driver: ClassVar[str] = "abstract"
+    #: True when jobs survive this process (redis, database); False for sync
+    persistent: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        name: str = "",
+        queue: str = "default",
+        retry_after: float = 90,
+        key: str | bytes | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name or self.driver
+        self.default_queue = queue
+        self.retry_after = float(retry_after)
+        self.signer = Signer(key) if key else None
+        self.clock = clock
+
+    # -- primitives -------------------------------------------------------------------
+    @abstractmethod
+    def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
+        """Store one payload on ``queue``, available after ``delay`` seconds."""
+
+    @abstractmethod
+    def pop(self, queue: str | None = None) -> ReservedJob | None:
+        """Reserve the next available job on ``queue`` for ``retry_after`` seconds, or None."""
+
+    @abstractmethod
+    def ack(self, job: ReservedJob) -> None:
+        """Delete a reserved job: it is done (or recorded as failed)."""
+
+    @abstractmethod
+    def release(self, job: ReservedJob, delay: float = 0) -> None:
+        """Put a reserved job back on its queue, available after ``delay`` seconds."""
+
+    @abstractmethod
+    def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
+        """Push a running job's reservation deadline ``seconds`` (default ``retry_after``) ahead."""
+
+    @abstractmethod
+    def size(self, queue: str | None = None) -> int:
+        """Jobs on ``queue``: ready, delayed and reserved."""
+
+    @abstractmethod
+    def clear(self, queue: str | None = None) -> int:
+        """Delete every job on ``queue``; return how many were deleted."""
+
+    # -- derived, overridden for speed ---------------------------------------------------
+    def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
+        """Store many ``(raw, queue, delay)`` payloads (one round trip where possible)."""
+        for raw, queue, delay in items:
+            self.push_raw(raw, queue, delay)
+
+    def pop_many(self, queue: str | None = None, limit: int = 1) -> list[ReservedJob]:
+        """Reserve up to ``limit`` jobs from ``queue``."""
+        jobs: list[ReservedJob] = []
+        while len(jobs) < limit:
+            job = self.pop(queue)
+            if job is None:
+                break
+            jobs.append(job)
+        return jobs
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Block until a job may be available on ``queues`` or ``timeout`` passes."""
+        time.sleep(timeout)
+
+    def close(self) -> None:
+        """Release connections."""
+
+    # -- the job-level API --------------------------------------------------------------
+    def queue_name(self, queue: str | None) -> str:
+        """The queue to use when ``queue`` is None."""
+        return queue or self.default_queue
+
+    def push(self, job: Job, queue: str | None = None) -> str:
+        """Push ``job`` (on ``queue``, else the job's queue, else the connection's); return its id."""
+        delay = getattr(job, "delay", None)
+        return self._push_jobs([job], queue, 0 if delay is None else delay)[0]
+
+    def later(self, delay: Duration, job: Job, queue: str | None = None) -> str:
+        """Push ``job`` to run after ``delay`` (seconds, timedelta or datetime); return its id."""
+        return self._push_jobs([job], queue, delay)[0]
+
+    def bulk(self, jobs: Iterable[Job], queue: str | None = None) -> list[str]:
+        """Push many jobs in one round trip where the driver allows; return their ids."""
+        return self._push_jobs(list(jobs), queue, None)
+
+    def _push_jobs(self, jobs: list[Job], queue: str | None, delay: Duration | None) -> list[str]:
+        now = self.clock()
+        items: list[tuple[str, str, float]] = []
+        ids: list[str] = []
+        for job in jobs:
+            target = queue or getattr(job, "queue", None) or self.default_queue
+            job_delay = delay if delay is not None else (getattr(job, "delay", None) or 0)
+            data = payloads.build(job, target, now)
+            items.append((payloads.dumps(data, self.signer), target, max(0.0, seconds_from(job_delay, now))))
+            ids.append(data["uuid"])
+        if len(items) == 1:
+            self.push_raw(*items[0])
+        elif items:
+            self.push_raw_many(items)
+        return ids
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
