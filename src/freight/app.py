@@ -1,0 +1,98 @@
+"""Application: one object holding an application's cache and queue managers.
+
+The most recently created Application (or the one passed to :meth:`make_current`, or
+the one the worker loaded) is *current*: ``Job.dispatch()`` pushes through its queue.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from freight.config import load_config
+from freight.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from freight.cache.manager import CacheManager
+    from freight.queue.manager import QueueManager
+
+__all__ = ["Application", "current_app"]
+
+ConfigSource = Mapping[str, Any] | str | os.PathLike[str] | None
+
+
+class Application:
+    """Ties a CacheManager and a QueueManager to one configuration."""
+
+    _current: ClassVar[Application | None] = None
+    _guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, config: ConfigSource = None) -> None:
+        self.config: dict[str, Any] = load_config(config)
+        self._cache: CacheManager | None = None
+        self._queue: QueueManager | None = None
+        self.make_current()
+
+    @classmethod
+    def from_config(cls, source: ConfigSource) -> Application:
+        """An Application from a config dict, a TOML file path, or None (discovery + defaults)."""
+        return cls(source)
+
+    @classmethod
+    def current(cls) -> Application | None:
+        """The current Application, or None."""
+        return cls._current
+
+    def make_current(self) -> Application:
+        """Make this the Application that ``Job.dispatch()`` uses; returns self."""
+        Application._current = self
+        return self
+
+    def cache(self) -> CacheManager:
+        """The cache manager (created on first use)."""
+        if self._cache is None:
+            from freight.cache.manager import CacheManager
+
+            with self._guard:
+                if self._cache is None:
+                    self._cache = CacheManager(self.config["cache"])
+        return self._cache
+
+    def queue(self) -> QueueManager:
+        """The queue manager (created on first use)."""
+        if self._queue is None:
+            from freight.queue.manager import QueueManager
+
+            with self._guard:
+                if self._queue is None:
+                    self._queue = QueueManager(self.config["queue"])
+        return self._queue
+
+    def close(self) -> None:
+        """Close every resolved store and connection."""
+        if self._cache is not None:
+            self._cache.purge()
+        if self._queue is not None:
+            self._queue.purge()
+        if Application._current is self:
+            Application._current = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Application cache={self.config['cache']['default']!r} "
+            f"queue={self.config['queue']['default']!r}>"
+        )
+
+
+def current_app() -> Application:
+    """The current Application; :class:`ConfigurationError` explaining how to set one if none."""
+    app = Application.current()
+    if app is None:
+        raise ConfigurationError(
+            "no freight Application is current: create one with freight.Application(config) "
+            "(or Application.from_config('freight.toml')) before dispatching jobs, "
+            "or call app.make_current()"
+        )
+    return app

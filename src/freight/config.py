@@ -1,0 +1,190 @@
+"""Loading configuration: a dict, a TOML file, ``FREIGHT_*`` environment overrides, defaults.
+
+Sources, lowest precedence first:
+
+1. the embedded defaults (:data:`DEFAULTS`: a file cache in ``./storage/cache`` and a
+   SQLite database queue in ``./storage/``);
+2. the given dict or TOML file — or, when nothing is given, ``./freight.toml`` or the
+   ``[tool.freight]`` table of ``./pyproject.toml`` if either exists. Tables are merged
+   key by key into the defaults, so a config naming only a redis store keeps ``file``;
+3. environment variables: ``FREIGHT_CACHE_DEFAULT``, ``FREIGHT_CACHE_PREFIX``,
+   ``FREIGHT_QUEUE_DEFAULT``, and any key path spelled with double underscores, such as
+   ``FREIGHT__queue__connections__redis__retry_after=120`` (values parsed as TOML
+   scalars when they can be, else kept as strings). ``FREIGHT_REDIS_URL`` is the
+   fallback URL of every redis store or connection that names none.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from freight.errors import ConfigurationError
+
+__all__ = ["DEFAULTS", "discover", "load_config", "validate"]
+
+DEFAULTS: dict[str, Any] = {
+    "cache": {
+        "default": "file",
+        "prefix": "",
+        "stores": {
+            "array": {"driver": "array"},
+            "file": {"driver": "file", "path": "storage/cache"},
+            "null": {"driver": "null"},
+        },
+    },
+    "queue": {
+        "default": "database",
+        "connections": {
+            "sync": {"driver": "sync"},
+            "database": {
+                "driver": "database",
+                "url": "sqlite:///storage/queue.sqlite3",
+                "table": "jobs",
+                "queue": "default",
+                "retry_after": 90,
+            },
+        },
+        "failed": {"driver": "database", "url": "sqlite:///storage/queue.sqlite3", "table": "failed_jobs"},
+    },
+}
+
+_SHORT_ENV = {
+    "FREIGHT_CACHE_DEFAULT": ("cache", "default"),
+    "FREIGHT_CACHE_PREFIX": ("cache", "prefix"),
+    "FREIGHT_QUEUE_DEFAULT": ("queue", "default"),
+}
+
+
+def discover(directory: str | os.PathLike[str] = ".") -> Path | None:
+    """The config file found in ``directory``: ``freight.toml``, else a pyproject.toml with
+    a ``[tool.freight]`` table, else None."""
+    base = Path(directory)
+    if (base / "freight.toml").is_file():
+        return base / "freight.toml"
+    pyproject = base / "pyproject.toml"
+    if pyproject.is_file() and "freight" in _read_toml(pyproject).get("tool", {}):
+        return pyproject
+    return None
+
+
+def load_config(
+    source: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The full, validated configuration from ``source`` merged over the defaults, with
+    environment overrides applied."""
+    if source is None:
+        found = discover()
+        user: Mapping[str, Any] = _from_file(found) if found else {}
+    elif isinstance(source, Mapping):
+        user = source
+    else:
+        user = _from_file(Path(source))
+    config = _merge(copy.deepcopy(DEFAULTS), user)
+    _apply_env(config, os.environ if env is None else env)
+    validate(config)
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    data = _read_toml(path)
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        if "freight" not in tool:
+            raise ConfigurationError(f"{path} has no [tool.freight] table")
+        data = tool["freight"]
+    return data
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set_path(config: dict[str, Any], path: list[str], value: Any, origin: str) -> None:
+    node = config
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigurationError(f"{origin}: {part!r} is not a table, cannot set {'.'.join(path)}")
+        node = child
+    node[path[-1]] = value
+
+
+def _apply_env(config: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, path in _SHORT_ENV.items():
+        if env.get(name):
+            _set_path(config, list(path), env[name], name)
+    for name, value in env.items():
+        if name.startswith("FREIGHT__") and len(name) > len("FREIGHT__"):
+            parts = [p for p in name[len("FREIGHT__") :].split("__") if p]
+            _set_path(config, [p.lower() for p in parts], _parse_scalar(value), name)
+
+
+def _require(condition: bool, key: str, why: str) -> None:
+    if not condition:
+        raise ConfigurationError(f"invalid configuration at {key!r}: {why}")
+
+
+def _validate_section(config: dict[str, Any], section: str, items_key: str, kind: str) -> None:
+    data = config.get(section)
+    _require(isinstance(data, dict), section, "must be a table")
+    items = data.get(items_key)
+    _require(isinstance(items, dict), f"{section}.{items_key}", f"must be a table of {kind}s")
+    for name, item in items.items():
+        where = f"{section}.{items_key}.{name}"
+        _require(isinstance(item, dict), where, "must be a table")
+        _require(isinstance(item.get("driver"), str) and bool(item["driver"]), f"{where}.driver",
+                 "is required and must be a non-empty string")
+        for number in ("retry_after", "port", "db", "max_entries"):
+            if number in item:
+                ok = isinstance(item[number], int | float) and not isinstance(item[number], bool)
+                _require(ok and item[number] >= 0, f"{where}.{number}", "must be a non-negative number")
+        for text in ("url", "path", "prefix", "table", "queue", "serializer"):
+            if text in item:
+                _require(isinstance(item[text], str), f"{where}.{text}", "must be a string")
+    default = data.get("default")
+    _require(isinstance(default, str) and bool(default), f"{section}.default", "must be a non-empty string")
+    _require(default in items, f"{section}.default",
+             f"names {kind} {default!r}, which is not configured (configured: {', '.join(sorted(items))})")
+
+
+def validate(config: Mapping[str, Any]) -> None:
+    """Raise one :class:`ConfigurationError` naming the first invalid key and why."""
+    _require(isinstance(config, Mapping), "<root>", "configuration must be a table")
+    as_dict = dict(config)
+    _validate_section(as_dict, "cache", "stores", "store")
+    _validate_section(as_dict, "queue", "connections", "connection")
+    prefix = as_dict["cache"].get("prefix", "")
+    _require(isinstance(prefix, str), "cache.prefix", "must be a string")
+    failed = as_dict["queue"].get("failed")
+    if failed is not None:
+        _require(isinstance(failed, dict) and isinstance(failed.get("driver"), str), "queue.failed",
+                 "must be a table with a 'driver' (database, redis or null)")
