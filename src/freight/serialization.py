@@ -18,6 +18,7 @@ import hmac
 import json
 import pickle
 import uuid
+import zoneinfo
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -73,6 +74,11 @@ def to_jsonable(obj: Any) -> Any:
     if kind is tuple:
         return _tagged("tuple", [to_jsonable(v) for v in obj])
     if kind is dt.datetime:
+        tz = obj.tzinfo
+        if obj.fold or isinstance(tz, zoneinfo.ZoneInfo):  # keep the zone name and the fold
+            zone = tz.key if isinstance(tz, zoneinfo.ZoneInfo) else None
+            if zone is not None or tz is None:
+                return _tagged("zdatetime", [obj.replace(tzinfo=None).isoformat(), zone, obj.fold])
         return _tagged("datetime", obj.isoformat())
     if kind is dt.date:
         return _tagged("date", obj.isoformat())
@@ -102,6 +108,9 @@ _DECODERS: dict[str, Any] = {
     "map": lambda v: {_hashable(k): val for k, val in v},
     "tuple": tuple,
     "datetime": dt.datetime.fromisoformat,
+    "zdatetime": lambda v: dt.datetime.fromisoformat(v[0]).replace(
+        tzinfo=zoneinfo.ZoneInfo(v[1]) if v[1] else None, fold=int(v[2])
+    ),
     "date": dt.date.fromisoformat,
     "time": dt.time.fromisoformat,
     "timedelta": lambda v: dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2]),

@@ -1,0 +1,159 @@
+"""Codecs: every tagged type round-trips exactly; signed pickle detects tampering."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from freight.errors import ConfigurationError, SerializationError
+from freight.serialization import JsonCodec, SignatureError, SignedCodec, make_codec
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False),
+    st.text(),
+    st.binary(),
+    st.datetimes(timezones=st.one_of(st.none(), st.timezones())),
+    st.dates(),
+    st.times(),
+    st.timedeltas(),
+    st.decimals(allow_nan=False),
+    st.uuids(),
+)
+hashables = st.one_of(st.integers(), st.text(), st.booleans(), st.uuids(), st.dates(), st.binary())
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(st.text(), inner, max_size=4),
+        st.dictionaries(hashables, inner, max_size=4),
+        st.sets(hashables, max_size=4),
+        st.frozensets(hashables, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, and of the same type all the way down."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dt.datetime):
+        return a == b and a.tzinfo == b.tzinfo and a.utcoffset() == b.utcoffset()
+    return bool(a == b)
+
+
+@settings(max_examples=300)
+@given(values)
+def test_json_codec_round_trips_exactly(value: Any) -> None:
+    codec = JsonCodec()
+    assert same(codec.loads(codec.dumps(value)), value)
+
+
+@settings(max_examples=100)
+@given(values)
+def test_signed_codecs_round_trip(value: Any) -> None:
+    for codec in (make_codec("pickle", "secret"), make_codec("json", "secret")):
+        assert same(codec.loads(codec.dumps(value)), value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.UTC),
+        dt.date(2024, 5, 1),
+        dt.time(23, 59, 1, 5),
+        dt.timedelta(days=-3, seconds=5, microseconds=7),
+        Decimal("3.14159265358979323846"),
+        uuid.UUID(int=7),
+        b"\x00\xff",
+        {1, "a"},
+        frozenset({2}),
+        (1, (2, 3)),
+        {1: "int key", (1, 2): "tuple key"},
+        {"__freight__": "a user key that looks like our tag"},
+    ],
+)
+def test_each_tagged_type_round_trips(value: Any) -> None:
+    codec = JsonCodec()
+    assert same(codec.loads(codec.dumps(value)), value)
+
+
+def test_integers_are_ascii_digits_for_native_increments() -> None:
+    for codec in (JsonCodec(), make_codec("pickle", "k"), make_codec("json", "k")):
+        assert codec.dumps(42) == b"42"
+        assert codec.dumps(-7) == b"-7"
+        assert codec.loads(b"8000") == 8000
+    assert JsonCodec().dumps(True) == b"true"
+
+
+def test_unencodable_value_names_its_type() -> None:
+    class Widget:
+        pass
+
+    with pytest.raises(SerializationError, match="Widget"):
+        JsonCodec().dumps({"w": Widget()})
+    with pytest.raises(SerializationError):
+        make_codec("pickle", "k").dumps(lambda: 1)
+
+
+@settings(max_examples=300)
+@given(st.binary())
+def test_decoding_garbage_raises_only_serialization_error(data: bytes) -> None:
+    for codec in (JsonCodec(), make_codec("pickle", "k"), make_codec("json", "k")):
+        try:
+            codec.loads(data)
+        except SerializationError:
+            pass
+
+
+def test_malformed_tags_are_serialization_errors() -> None:
+    codec = JsonCodec()
+    for raw in (b'{"__freight__":"nope","v":1}', b'{"__freight__":"set","v":[[1]]}', b'{"__freight__":"uuid"}'):
+        with pytest.raises(SerializationError):
+            codec.loads(raw)
+
+
+def test_pickle_requires_a_key() -> None:
+    with pytest.raises(ConfigurationError, match="requires a 'key'"):
+        make_codec("pickle")
+    with pytest.raises(ConfigurationError, match="unknown serializer"):
+        make_codec("yaml")
+
+
+def test_tampered_or_foreign_signed_values_are_rejected() -> None:
+    codec = make_codec("pickle", "secret")
+    data = bytearray(codec.dumps({"a": 1}))
+    data[-1] ^= 1
+    with pytest.raises(SignatureError):
+        codec.loads(bytes(data))
+    with pytest.raises(SignatureError):
+        make_codec("pickle", "other").loads(codec.dumps({"a": 1}))
+
+
+def test_unsigned_pickle_is_never_loaded() -> None:
+    class Boom:
+        def __reduce__(self) -> Any:
+            return (pytest.fail, ("unpickled an unsigned payload",))
+
+    raw = pickle.dumps(Boom())
+    with pytest.raises(SerializationError):
+        make_codec("pickle", "k").loads(raw)
+    with pytest.raises(SerializationError):
+        JsonCodec().loads(raw)
+    with pytest.raises(SignatureError):
+        make_codec("pickle", "k").loads(SignedCodec.MARK + raw)
