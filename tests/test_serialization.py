@@ -123,7 +123,8 @@ def test_decoding_garbage_raises_only_serialization_error(data: bytes) -> None:
 
 def test_malformed_tags_are_serialization_errors() -> None:
     codec = JsonCodec()
-    for raw in (b'{"__freight__":"nope","v":1}', b'{"__freight__":"set","v":[[1]]}', b'{"__freight__":"uuid"}'):
+    bad = (b'{"__freight__":"nope","v":1}', b'{"__freight__":"set","v":[[1]]}', b'{"__freight__":"uuid"}')
+    for raw in bad:
         with pytest.raises(SerializationError):
             codec.loads(raw)
 
