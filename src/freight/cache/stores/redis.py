@@ -1,0 +1,271 @@
+"""The redis cache store (redis-py): native TTLs, INCRBY counters, SET NX locks.
+
+Keys are ``"<prefix>:<key>"`` (just ``"<key>"`` with an empty prefix); locks live
+apart from values, at ``"<prefix>#lock:<name>"``, so ``flush()`` leaves them alone.
+Values are the codec's bytes, stored as they are: an integer is its ASCII digits, so
+``increment`` is a plain ``INCRBY``. ``flush()`` walks ``SCAN MATCH <prefix>:*`` and
+``UNLINK``s in batches; it never runs ``FLUSHDB`` and refuses to run without a prefix.
+Lock release and refresh are compare-and-delete / compare-and-expire Lua scripts
+(``lua/*.lua``), registered once per store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from typing import Any
+
+from freight.cache.lock import Lock
+from freight.cache.stores.base import Clock, Store
+from freight.connections import redis_address, redis_client
+from freight.errors import CacheConnectionError, CacheError
+
+__all__ = ["RedisLock", "RedisStore", "create"]
+
+#: keys UNLINKed per round trip by flush()
+FLUSH_BATCH = 500
+_GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "\\*?[]"})
+
+
+def _script(name: str) -> str:
+    return resources.files("freight.cache.stores").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+def _ms(seconds: float) -> int:
+    """Milliseconds for a positive TTL, never 0 (redis rejects a zero expiry)."""
+    return max(1, round(seconds * 1000))
+
+
+def _b(text: str) -> bytes:
+    # surrogatepass: any Python string is a valid key, and the mapping stays injective
+    return text.encode("utf-8", "surrogatepass")
+
+
+class RedisStore(Store):
+    """A cache store on a redis server, sharing it safely with other data through its prefix."""
+
+    driver = "redis"
+    shared = True
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        name: str = "",
+        prefix: str = "",
+        clock: Clock = time.time,
+        owns_client: bool = True,
+    ) -> None:
+        super().__init__(name=name, prefix=prefix, clock=clock)
+        import redis
+
+        self.client = client
+        self._owns_client = owns_client
+        self._address = redis_address(client)
+        self._redis_error: type[Exception] = redis.RedisError
+        self._connection_errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+        self._kp = f"{prefix}:" if prefix else ""
+        self._lp = f"{prefix}#lock:"
+        self._release = client.register_script(_script("release_lock.lua"))
+        self._refresh = client.register_script(_script("refresh_lock.lua"))
+
+    # -- helpers ----------------------------------------------------------------------
+    def _key(self, key: str) -> bytes:
+        return _b(self._kp + key)
+
+    def _error(self, exc: Exception, action: str) -> CacheError:
+        """The freight error for a redis-py exception raised while doing ``action``."""
+        if isinstance(exc, self._connection_errors):
+            return CacheConnectionError(
+                f"redis cache store {self.name!r} cannot reach {self._address} ({action}): {exc}"
+            )
+        return CacheError(f"redis cache store {self.name!r} at {self._address} failed to {action}: {exc}")
+
+    # -- primitives -------------------------------------------------------------------
+    def get(self, key: str) -> bytes | None:
+        """The bytes under ``key`` (GET)."""
+        try:
+            return self.client.get(_b(self._kp + key))  # type: ignore[no-any-return]
+        except self._redis_error as exc:
+            raise self._error(exc, "get") from exc
+
+    def put(self, key: str, value: bytes, seconds: float | None) -> bool:
+        """SET with PX (or no expiry)."""
+        try:
+            self.client.set(_b(self._kp + key), value, px=None if seconds is None else _ms(seconds))
+        except self._redis_error as exc:
+            raise self._error(exc, "put") from exc
+        return True
+
+    def add(self, key: str, value: bytes, seconds: float | None) -> bool:
+        """SET NX with PX: atomic on the server."""
+        try:
+            done = self.client.set(
+                self._key(key), value, nx=True, px=None if seconds is None else _ms(seconds)
+            )
+        except self._redis_error as exc:
+            raise self._error(exc, "add") from exc
+        return bool(done)
+
+    def increment(self, key: str, by: int = 1) -> int:
+        """INCRBY: atomic, a missing key starts at 0 (and never expires)."""
+        try:
+            return int(self.client.incrby(self._key(key), by))
+        except self._redis_error as exc:
+            raise self._error(exc, f"increment {key!r} (is its value an integer?)") from exc
+
+    def forget(self, key: str) -> bool:
+        """DEL."""
+        try:
+            return bool(self.client.delete(self._key(key)))
+        except self._redis_error as exc:
+            raise self._error(exc, "forget") from exc
+
+    def touch(self, key: str, seconds: float | None) -> bool:
+        """PEXPIRE, or PERSIST (with EXISTS, in one MULTI) for "forever"."""
+        k = self._key(key)
+        try:
+            if seconds is not None:
+                return bool(self.client.pexpire(k, _ms(seconds)))
+            pipe = self.client.pipeline(transaction=True)
+            pipe.persist(k)
+            pipe.exists(k)
+            return bool(pipe.execute()[1])
+        except self._redis_error as exc:
+            raise self._error(exc, "touch") from exc
+
+    def flush(self) -> bool:
+        """UNLINK every key under ``<prefix>:`` (SCAN in batches); never FLUSHDB."""
+        if not self.prefix:
+            raise CacheError(
+                f"redis cache store {self.name!r} has an empty prefix, so flush() cannot tell its keys "
+                f"from other data in {self._address}; set a 'prefix' for the store (or cache.prefix)"
+            )
+        pattern = _b(self._kp.translate(_GLOB_SPECIAL) + "*")
+        try:
+            batch: list[bytes] = []
+            for found in self.client.scan_iter(match=pattern, count=1000):
+                batch.append(found)
+                if len(batch) >= FLUSH_BATCH:
+                    self.client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                self.client.unlink(*batch)
+        except self._redis_error as exc:
+            raise self._error(exc, "flush") from exc
+        return True
+
+    def lock(self, name: str, seconds: float = 0, owner: str | None = None) -> RedisLock:
+        """A lock held in redis (SET NX PX; Lua compare-and-delete to release)."""
+        return RedisLock(self, name, seconds, owner)
+
+    # -- derived operations, one round trip each ----------------------------------------
+    def many(self, keys: Iterable[str]) -> dict[str, bytes | None]:
+        """MGET."""
+        names = list(keys)
+        if not names:
+            return {}
+        try:
+            values = self.client.mget([self._key(k) for k in names])
+        except self._redis_error as exc:
+            raise self._error(exc, "get many") from exc
+        return dict(zip(names, values, strict=True))
+
+    def put_many(self, values: Mapping[str, bytes], seconds: float | None) -> bool:
+        """One pipelined SET per key, sent in a single round trip."""
+        if not values:
+            return True
+        px = None if seconds is None else _ms(seconds)
+        pipe = self.client.pipeline(transaction=False)
+        for key, value in values.items():
+            pipe.set(self._key(key), value, px=px)
+        try:
+            return all(pipe.execute())
+        except self._redis_error as exc:
+            raise self._error(exc, "put many") from exc
+
+    def describe(self) -> str:
+        """The server address, ``redis://host:port/db``."""
+        return self._address
+
+    def close(self) -> None:
+        """Disconnect the pool, unless the client was handed in by the application."""
+        if self._owns_client:
+            self.client.close()
+
+
+class RedisLock(Lock):
+    """A lock on one redis key whose value is the owner token."""
+
+    def __init__(self, store: RedisStore, name: str, seconds: float = 0, owner: str | None = None) -> None:
+        super().__init__(name, seconds, owner)
+        self._store = store
+        self._key = _b(store._lp + name)
+
+    def _ttl_ms(self, seconds: float) -> int:
+        return _ms(seconds) if seconds > 0 else 0
+
+    def acquire(self) -> bool:
+        """SET NX PX; an owner that already holds the lock gets it again (with a fresh TTL)."""
+        store, owner, ms = self._store, _b(self.owner), self._ttl_ms(self.seconds)
+        try:
+            if store.client.set(self._key, owner, nx=True, px=ms or None):
+                return True
+            return bool(store._refresh(keys=[self._key], args=[owner, ms]))
+        except store._redis_error as exc:
+            raise store._error(exc, f"acquire lock {self.name!r}") from exc
+
+    def release(self) -> bool:
+        """Compare-and-delete in Lua: only the owner's token is ever deleted."""
+        store = self._store
+        try:
+            return bool(store._release(keys=[self._key], args=[_b(self.owner)]))
+        except store._redis_error as exc:
+            raise store._error(exc, f"release lock {self.name!r}") from exc
+
+    def force_release(self) -> None:
+        """DEL, whoever holds the lock."""
+        store = self._store
+        try:
+            store.client.delete(self._key)
+        except store._redis_error as exc:
+            raise store._error(exc, f"force-release lock {self.name!r}") from exc
+
+    def current_owner(self) -> str | None:
+        """The token stored in the lock key, if any."""
+        store = self._store
+        try:
+            value = store.client.get(self._key)
+        except store._redis_error as exc:
+            raise store._error(exc, f"read lock {self.name!r}") from exc
+        return None if value is None else bytes(value).decode("utf-8", "surrogatepass")
+
+    def refresh(self, seconds: float | None = None) -> bool:
+        """Compare-and-expire in Lua (PERSIST for 0)."""
+        store = self._store
+        ttl = self._ttl_ms(self.seconds if seconds is None else seconds)
+        try:
+            return bool(store._refresh(keys=[self._key], args=[_b(self.owner), ttl]))
+        except store._redis_error as exc:
+            raise store._error(exc, f"refresh lock {self.name!r}") from exc
+
+
+def create(config: dict[str, Any], manager: Any) -> RedisStore:
+    """Build a redis store from its configuration (``url`` or ``host/port/db/password``, ``client``,
+    pool options, ``retries``)."""
+    owns = config.get("client") is None
+    client = redis_client(config, driver="redis")
+    if owns:
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        # redis-py's default retries a dead server for seconds; a cache should fail fast
+        client.set_retry(Retry(ExponentialBackoff(cap=0.1, base=0.01), int(config.get("retries", 2))))
+    return RedisStore(
+        client,
+        name=str(config.get("name", "")),
+        prefix=str(config.get("prefix", "")),
+        clock=getattr(manager, "clock", time.time),
+        owns_client=owns,
+    )
