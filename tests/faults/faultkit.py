@@ -179,10 +179,24 @@ class RedisServer:
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         argv = [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "always",
-            "--save", "", "--daemonize", "no", "--protected-mode", "yes",
-        ]  # fmt: skip
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
         deadline = time.monotonic() + 10
         while True:  # the port of a just-killed server can take a moment to be free again
             self.proc = self.procs.start(f"redis-{self.port}", argv)
@@ -369,8 +383,7 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 
 def worker_argv(config: Path, connection: str, queue: str, *options: str) -> list[str]:
     """``python -m freight work CONNECTION --queue QUEUE --config CONFIG OPTIONS...``."""
-    return [PYTHON, "-m", "freight", "work", connection, "--queue", queue, "--config", str(config),
-            *options]  # fmt: skip
+    return [PYTHON, "-m", "freight", "work", connection, "--queue", queue, "--config", str(config), *options]
 
 
 @contextmanager

@@ -30,8 +30,22 @@ json_values = st.recursive(
 tagged = st.fixed_dictionaries(
     {
         "__freight__": st.sampled_from(
-            ["map", "tuple", "datetime", "date", "time", "timedelta", "decimal", "uuid", "bytes", "set",
-             "frozenset", "pickle", "nope", ""]  # fmt: skip
+            [
+                "map",
+                "tuple",
+                "datetime",
+                "date",
+                "time",
+                "timedelta",
+                "decimal",
+                "uuid",
+                "bytes",
+                "set",
+                "frozenset",
+                "pickle",
+                "nope",
+                "",
+            ]
         ),
         "v": json_values,
     }
