@@ -1,0 +1,212 @@
+"""CacheManager: named cache stores resolved lazily from configuration.
+
+Each store module exposes ``create(config, manager) -> Store``; the manager wraps the
+store in a :class:`~freight.cache.repository.Repository` with the codec the store
+asked for (``serializer``, ``key``) and memoises it by name. Built-in drivers are
+registered by import path, so no client library is imported before a store that
+needs it is used. Every Repository method is also available on the manager itself,
+where it acts on the default store.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from freight.cache.events import CacheEvent, Listener
+from freight.cache.lock import Lock
+from freight.cache.repository import Repository
+from freight.cache.stores.base import Clock, Store
+from freight.errors import ConfigurationError
+from freight.manager import DriverFactory, Manager, import_object
+from freight.serialization import make_codec
+from freight.timeutil import Duration
+
+__all__ = ["BUILTIN_DRIVERS", "CacheManager", "StoreFactory"]
+
+R = TypeVar("R")
+
+#: ``factory(config, manager)`` returning a Store (wrapped for you) or a ready Repository
+StoreFactory = Callable[[dict[str, Any], Any], "Store | Repository"]
+
+#: driver name -> ``module:create`` of the built-in store modules
+BUILTIN_DRIVERS: dict[str, str] = {
+    name: f"freight.cache.stores.{name}:create"
+    for name in ("array", "file", "null", "failover", "redis", "memcached", "database")
+}
+
+
+class CacheManager(Manager[Repository]):
+    """Resolves cache stores by name; forwards the Repository API to the default store."""
+
+    kind = "store"
+    items_key = "stores"
+
+    def __init__(self, config: Mapping[str, Any] | None = None, *, clock: Clock = time.time) -> None:
+        #: the clock every store and repository of this manager keeps time with
+        self.clock = clock
+        self._listeners: list[Listener] = []
+        self._default: Repository | None = None
+        if config is None:
+            from freight.config import DEFAULTS
+
+            config = copy.deepcopy(DEFAULTS["cache"])
+        super().__init__(config)
+
+    # -- registry -----------------------------------------------------------------------
+    def builtin_drivers(self) -> Mapping[str, DriverFactory[Repository]]:
+        """The built-in drivers, each imported on first use."""
+        return {driver: self._wrap(_lazy(path)) for driver, path in BUILTIN_DRIVERS.items()}
+
+    def extend(self, driver: str, factory: StoreFactory | str) -> None:
+        """Register a custom driver: ``factory(config, manager)`` returns a Store (or a Repository);
+        a string is imported as ``module:attr``."""
+        resolved = import_object(factory) if isinstance(factory, str) else factory
+        if not callable(resolved):
+            raise ConfigurationError(f"the factory for driver {driver!r} is not callable")
+        super().extend(driver, self._wrap(resolved))
+        self._default = None
+
+    def purge(self, name: str | None = None) -> None:
+        """Close and forget the store ``name`` (every store when None); it is rebuilt on next use."""
+        super().purge(name)
+        self._default = None
+
+    def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Give a store without its own ``prefix`` the manager's global one."""
+        if config.get("prefix") is None:
+            config["prefix"] = str(self.config.get("prefix") or "")
+        return config
+
+    def _wrap(self, factory: StoreFactory) -> DriverFactory[Repository]:
+        def build(config: dict[str, Any], manager: Any) -> Repository:
+            made = factory(config, manager)
+            if isinstance(made, Repository):
+                repository = made
+                for listener in self._listeners:
+                    repository.listen(listener)
+                return repository
+            if not isinstance(made, Store):
+                raise ConfigurationError(
+                    f"the factory of store {config.get('name')!r} returned {made!r}, not a Store"
+                )
+            codec = make_codec(str(config.get("serializer") or "json"), config.get("key"))
+            return Repository(made, codec, clock=self.clock, listeners=self._listeners)
+
+        return build
+
+    # -- stores -------------------------------------------------------------------------
+    def store(self, name: str | None = None) -> Repository:
+        """The repository of the store ``name`` (default: the default store), created once."""
+        if name is None:
+            default = self._default
+            if default is None:
+                default = self._default = self.resolve(None)
+            return default
+        return self.resolve(name)
+
+    def listen(self, listener: Listener) -> None:
+        """Call ``listener`` with every event of every store of this manager."""
+        with self._lock:
+            self._listeners.append(listener)
+            for repository in self._resolved.values():
+                repository.listen(listener)
+
+    def dispatch(self, event: CacheEvent) -> None:
+        """Deliver ``event`` to the manager's listeners (used by stores such as failover)."""
+        for listener in self._listeners:
+            listener(event)
+
+    # -- the Repository API on the default store ----------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        """See :meth:`Repository.get`."""
+        return self.store().get(key, default)
+
+    def many(self, keys: Iterable[str], default: Any = None) -> dict[str, Any]:
+        """See :meth:`Repository.many`."""
+        return self.store().many(keys, default)
+
+    def has(self, key: str) -> bool:
+        """See :meth:`Repository.has`."""
+        return self.store().has(key)
+
+    def missing(self, key: str) -> bool:
+        """See :meth:`Repository.missing`."""
+        return self.store().missing(key)
+
+    def pull(self, key: str, default: Any = None) -> Any:
+        """See :meth:`Repository.pull`."""
+        return self.store().pull(key, default)
+
+    def put(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+        """See :meth:`Repository.put`."""
+        return self.store().put(key, value, ttl)
+
+    def put_many(self, values: Mapping[str, Any], ttl: Duration | None = None) -> bool:
+        """See :meth:`Repository.put_many`."""
+        return self.store().put_many(values, ttl)
+
+    def add(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+        """See :meth:`Repository.add`."""
+        return self.store().add(key, value, ttl)
+
+    def forever(self, key: str, value: Any) -> bool:
+        """See :meth:`Repository.forever`."""
+        return self.store().forever(key, value)
+
+    def forget(self, key: str) -> bool:
+        """See :meth:`Repository.forget`."""
+        return self.store().forget(key)
+
+    def increment(self, key: str, by: int = 1) -> int:
+        """See :meth:`Repository.increment`."""
+        return self.store().increment(key, by)
+
+    def decrement(self, key: str, by: int = 1) -> int:
+        """See :meth:`Repository.decrement`."""
+        return self.store().decrement(key, by)
+
+    def remember(self, key: str, ttl: Duration | None, fn: Callable[[], R]) -> R:
+        """See :meth:`Repository.remember`."""
+        return self.store().remember(key, ttl, fn)
+
+    def remember_forever(self, key: str, fn: Callable[[], R]) -> R:
+        """See :meth:`Repository.remember_forever`."""
+        return self.store().remember_forever(key, fn)
+
+    def touch(self, key: str, ttl: Duration | None) -> bool:
+        """See :meth:`Repository.touch`."""
+        return self.store().touch(key, ttl)
+
+    def flush(self) -> bool:
+        """See :meth:`Repository.flush`."""
+        return self.store().flush()
+
+    def prune(self) -> int:
+        """See :meth:`Repository.prune`."""
+        return self.store().prune()
+
+    def lock(self, name: str, seconds: float = 0, owner: str | None = None) -> Lock:
+        """See :meth:`Repository.lock`."""
+        return self.store().lock(name, seconds, owner)
+
+    def restore_lock(self, name: str, owner: str) -> Lock:
+        """See :meth:`Repository.restore_lock`."""
+        return self.store().restore_lock(name, owner)
+
+    def stats(self) -> dict[str, int]:
+        """See :meth:`Repository.stats`."""
+        return self.store().stats()
+
+
+def _lazy(path: str) -> StoreFactory:
+    """A factory importing ``path`` (``module:create``) only when a store is first built."""
+
+    def create(config: dict[str, Any], manager: Any) -> Store | Repository:
+        factory = import_object(path)
+        made: Store | Repository = factory(config, manager)
+        return made
+
+    return create

@@ -1,0 +1,409 @@
+"""The file store: one file per entry, written atomically, safe between processes.
+
+Layout under the configured ``path`` (default ``storage/cache``)::
+
+    <path>/<prefix-slug>-<sha256(prefix)[:10]>/ab/cd/<sha256(prefix, key)>
+    <path>/<prefix-slug>-<sha256(prefix)[:10]>/ab/.lock
+
+Each prefix gets its own directory tree, so ``flush()`` removes exactly this store's
+entries and two prefixes in one path never see each other. An entry file is a
+17-byte header (the expiry as 16 zero-padded digits of Unix milliseconds, or all
+nines for "forever", then a newline) followed by the encoded value. Writes go to a
+temporary file in the same directory and are moved into place with ``os.replace``,
+so a reader never sees a torn entry. Every write, ``add``, ``increment`` and lock
+operation holds an exclusive ``fcntl.flock`` on the ``.lock`` file of the entry's
+first-level shard. Directories are created 0700 and files 0600, explicitly (the
+umask is never touched). Expired and corrupt entries read as misses and are removed;
+``prune()`` sweeps them. POSIX only (``fcntl``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import math
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from freight.cache.lock import Lock
+from freight.cache.stores.base import Clock, Store
+from freight.errors import CacheError
+
+if TYPE_CHECKING:
+    from freight.cache.manager import CacheManager
+
+__all__ = ["FileLock", "FileStore", "create", "directory_name"]
+
+HEADER_SIZE = 17
+FOREVER = 9_999_999_999_999_999
+_FOREVER_HEADER = b"%016d\n" % FOREVER
+_ENTRY = b"k"
+_LOCK = b"l"
+_TMP = ".tmp-"
+#: a temporary file older than this (seconds) was left by a crashed writer; prune() removes it
+STALE_TEMP_AGE = 3600.0
+
+
+def directory_name(prefix: str) -> str:
+    """The directory holding the entries of ``prefix``: a readable slug plus a short hash."""
+    digest = hashlib.sha256(prefix.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", prefix)[:40].strip("_") or "cache"
+    return f"{slug}-{digest}"
+
+
+class FileStore(Store):
+    """Entries as files under ``path``; atomic replace on write, flock for read-modify-write."""
+
+    driver = "file"
+    shared = True
+    uses_clock = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "storage/cache",
+        *,
+        name: str = "",
+        prefix: str = "",
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(name=name, prefix=prefix, clock=clock)
+        self.root = os.path.abspath(os.fspath(path))
+        self.directory = os.path.join(self.root, directory_name(prefix))
+        self._salt = prefix.encode("utf-8", "surrogatepass") + b"\x00"
+
+    # -- primitives -------------------------------------------------------------------
+    def get(self, key: str) -> bytes | None:
+        """The encoded value of ``key``; an expired or corrupt entry is removed and misses."""
+        shard, path, lockpath = self._paths(_ENTRY, key)
+        try:
+            data = _read(path)
+            if data is None:
+                return None
+            value = self._value(data)
+            if value is None:
+                self._discard(path, lockpath)
+            return value
+        except OSError as exc:
+            raise self._error("read", key, exc) from exc
+
+    def put(self, key: str, value: bytes, seconds: float | None) -> bool:
+        """Write ``value`` atomically with its expiry."""
+        shard, path, lockpath = self._paths(_ENTRY, key)
+        try:
+            with self._flock(lockpath):
+                self._write(shard, path, self._header(seconds), value)
+        except OSError as exc:
+            raise self._error("write", key, exc) from exc
+        return True
+
+    def add(self, key: str, value: bytes, seconds: float | None) -> bool:
+        """Write ``value`` unless a live entry exists (under the shard's flock)."""
+        return self._add(_ENTRY, key, value, seconds)
+
+    def increment(self, key: str, by: int = 1) -> int:
+        """Add ``by`` to the integer under ``key`` under the shard's flock, keeping its expiry."""
+        shard, path, lockpath = self._paths(_ENTRY, key)
+        try:
+            with self._flock(lockpath):
+                data = _read(path)
+                value = None if data is None else self._value(data)
+                if value is None or data is None:
+                    current, header = 0, _FOREVER_HEADER
+                else:
+                    current, header = _as_int(value, key, self.name), data[:HEADER_SIZE]
+                result = current + by
+                self._write(shard, path, header, b"%d" % result)
+                return result
+        except OSError as exc:
+            raise self._error("increment", key, exc) from exc
+
+    def forget(self, key: str) -> bool:
+        """Delete the entry of ``key``; True when it was live."""
+        return self._remove(_ENTRY, key, None)
+
+    def flush(self) -> bool:
+        """Remove this prefix's whole directory tree (moved aside first, so it vanishes at once)."""
+        trash = os.path.join(self.root, f".flush-{secrets.token_hex(8)}")
+        try:
+            os.rename(self.directory, trash)
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            raise CacheError(f"file store {self.name!r} could not flush {self.directory}: {exc}") from exc
+        try:
+            shutil.rmtree(trash)
+        except OSError as exc:
+            raise CacheError(
+                f"file store {self.name!r} was flushed but {trash} could not be fully removed: {exc}"
+            ) from exc
+        return True
+
+    def touch(self, key: str, seconds: float | None) -> bool:
+        """Rewrite a live entry with a new expiry."""
+        return self._retime(_ENTRY, key, None, seconds)
+
+    def lock(self, name: str, seconds: float = 0, owner: str | None = None) -> Lock:
+        """A lock kept as a file beside the entries (in its own key space), safe between processes."""
+        return FileLock(self, name, seconds, owner)
+
+    # -- maintenance --------------------------------------------------------------------
+    def prune(self) -> int:
+        """Delete expired and corrupt entries and stale temporary files; return how many entries."""
+        removed = 0
+        stale_before = time.time() - STALE_TEMP_AGE
+        try:
+            for top in _subdirs(self.directory):
+                lockpath = os.path.join(top, ".lock")
+                for shard in _subdirs(top):
+                    for entry in _files(shard):
+                        if entry.name.startswith(_TMP):
+                            if _mtime(entry) < stale_before:
+                                _unlink(entry.path)
+                            continue
+                        head = _read(entry.path, HEADER_SIZE)
+                        if head is not None and self._value(head) is None:
+                            removed += self._discard(entry.path, lockpath)
+        except OSError as exc:
+            raise CacheError(f"file store {self.name!r} could not prune {self.directory}: {exc}") from exc
+        return removed
+
+    def describe(self) -> str:
+        """``file <directory>``."""
+        return f"file {self.directory}"
+
+    # -- internals shared with FileLock -------------------------------------------------
+    def _paths(self, kind: bytes, key: str) -> tuple[str, str, str]:
+        """(shard directory, entry path, lock file path) of ``key`` in key space ``kind``."""
+        digest = hashlib.sha256(self._salt + kind + key.encode("utf-8", "surrogatepass")).hexdigest()
+        top = os.path.join(self.directory, digest[:2])
+        shard = os.path.join(top, digest[2:4])
+        return shard, os.path.join(shard, digest), os.path.join(top, ".lock")
+
+    def _add(self, kind: bytes, key: str, value: bytes, seconds: float | None) -> bool:
+        shard, path, lockpath = self._paths(kind, key)
+        try:
+            with self._flock(lockpath):
+                data = _read(path)
+                if data is not None and self._value(data) is not None:
+                    return False
+                self._write(shard, path, self._header(seconds), value)
+                return True
+        except OSError as exc:
+            raise self._error("add", key, exc) from exc
+
+    def _live(self, kind: bytes, key: str) -> bytes | None:
+        _, path, _ = self._paths(kind, key)
+        try:
+            data = _read(path)
+        except OSError as exc:
+            raise self._error("read", key, exc) from exc
+        return None if data is None else self._value(data)
+
+    def _remove(self, kind: bytes, key: str, only_value: bytes | None) -> bool:
+        """Delete the entry (only when it holds ``only_value``, if given); True if it was live."""
+        _, path, lockpath = self._paths(kind, key)
+        try:
+            with self._flock(lockpath):
+                data = _read(path)
+                if data is None:
+                    return False
+                value = self._value(data)
+                if only_value is not None and value != only_value:
+                    return False
+                _unlink(path)
+                return value is not None
+        except OSError as exc:
+            raise self._error("delete", key, exc) from exc
+
+    def _retime(self, kind: bytes, key: str, only_value: bytes | None, seconds: float | None) -> bool:
+        """Rewrite a live entry with a new expiry (only when it holds ``only_value``, if given)."""
+        shard, path, lockpath = self._paths(kind, key)
+        try:
+            with self._flock(lockpath):
+                data = _read(path)
+                value = None if data is None else self._value(data)
+                if value is None or (only_value is not None and value != only_value):
+                    return False
+                self._write(shard, path, self._header(seconds), value)
+                return True
+        except OSError as exc:
+            raise self._error("touch", key, exc) from exc
+
+    # -- low level ----------------------------------------------------------------------
+    def _header(self, seconds: float | None) -> bytes:
+        if seconds is None:
+            return _FOREVER_HEADER
+        return b"%016d\n" % min(math.ceil((self.clock() + seconds) * 1000), FOREVER - 1)
+
+    def _value(self, data: bytes) -> bytes | None:
+        """The value inside an entry's bytes, or None when it is expired or corrupt."""
+        head = data[:16]
+        if len(data) < HEADER_SIZE or data[16] != 10 or not head.isdigit():
+            return None
+        expires = int(head)
+        if expires != FOREVER and expires <= self.clock() * 1000:
+            return None
+        return data[HEADER_SIZE:]
+
+    def _discard(self, path: str, lockpath: str) -> bool:
+        """Remove an entry that read as expired or corrupt, if it still is; True if removed."""
+        with self._flock(lockpath):
+            data = _read(path)
+            if data is not None and self._value(data) is None:
+                return _unlink(path)
+        return False
+
+    def _write(self, shard: str, path: str, header: bytes, value: bytes) -> None:
+        """Write a temporary file in ``shard`` and move it over ``path`` (the flock is held)."""
+        tmp = os.path.join(shard, f"{_TMP}{os.getpid()}-{secrets.token_hex(6)}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            fd = os.open(tmp, flags, 0o600)
+        except FileNotFoundError:
+            self._makedirs(shard)
+            fd = os.open(tmp, flags, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(header)
+                fh.write(value)
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            # the directory was moved away by a concurrent flush(): this write is flushed too
+            _unlink(tmp)
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    @contextmanager
+    def _flock(self, lockpath: str) -> Iterator[None]:
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        try:
+            fd = os.open(lockpath, flags, 0o600)
+        except FileNotFoundError:
+            self._makedirs(os.path.dirname(lockpath))
+            fd = os.open(lockpath, flags, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _makedirs(self, directory: str) -> None:
+        """Create ``directory`` and its missing parents with mode 0700, explicitly."""
+        missing = []
+        while not os.path.isdir(directory):
+            missing.append(directory)
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+        for path in reversed(missing):
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                continue
+            os.chmod(path, 0o700)
+
+    def _error(self, action: str, key: str, exc: OSError) -> CacheError:
+        return CacheError(
+            f"file store {self.name!r} could not {action} key {key!r} in {self.directory}: {exc}"
+        )
+
+
+class FileLock(Lock):
+    """A lock stored as an entry of its own key space; every step runs under the shard's flock."""
+
+    def __init__(self, store: FileStore, name: str, seconds: float = 0, owner: str | None = None) -> None:
+        super().__init__(name, seconds, owner)
+        self._store = store
+        self._token = self.owner.encode("utf-8", "surrogatepass")
+
+    def acquire(self) -> bool:
+        """Take the lock if nobody holds it (or the holder's TTL ran out)."""
+        return self._store._add(_LOCK, self.name, self._token, self.seconds or None)
+
+    def release(self) -> bool:
+        """Delete the lock file if this owner holds it."""
+        return self._store._remove(_LOCK, self.name, self._token)
+
+    def force_release(self) -> None:
+        """Delete the lock file whoever holds it."""
+        self._store._remove(_LOCK, self.name, None)
+
+    def current_owner(self) -> str | None:
+        """The owner holding the lock, or None."""
+        value = self._store._live(_LOCK, self.name)
+        return None if value is None else value.decode("utf-8", "surrogatepass")
+
+    def refresh(self, seconds: float | None = None) -> bool:
+        """Restart the lock's TTL (default its own; 0: no expiry) if this owner holds it."""
+        ttl = self.seconds if seconds is None else seconds
+        return self._store._retime(_LOCK, self.name, self._token, ttl or None)
+
+
+def _read(path: str, size: int = -1) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except FileNotFoundError:
+        return None
+
+
+def _mtime(entry: os.DirEntry[str]) -> float:
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime
+    except FileNotFoundError:
+        return math.inf
+
+
+def _unlink(path: str) -> bool:
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _subdirs(path: str) -> Iterator[str]:
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield entry.path
+
+
+def _files(path: str) -> Iterator[os.DirEntry[str]]:
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.is_file(follow_symlinks=False):
+            yield entry
+
+
+def _as_int(raw: bytes, key: str, store: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise CacheError(
+            f"cannot increment key {key!r} in store {store!r}: its value is not an integer"
+        ) from None
+
+
+def create(config: dict[str, Any], manager: CacheManager) -> FileStore:
+    """Build a file store from its configuration (``path``, default ``storage/cache``)."""
+    return FileStore(
+        config.get("path") or "storage/cache",
+        name=config["name"],
+        prefix=str(config.get("prefix") or ""),
+        clock=manager.clock,
+    )
