@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from faultkit import Processes, RedisServer, RedisSink, Sink, SqlSink
+
+if TYPE_CHECKING:
+    from queueworld import World
 
 # Every fault test is slow-ish and starts real processes; the mark lets a quick run skip them.
 FAULT_MARKS = (pytest.mark.slow, pytest.mark.network)
@@ -54,3 +58,34 @@ def make_sink(unique: str) -> Iterator[Callable[[str, str], Sink]]:
     yield make
     for sink in sinks:
         sink.close()
+
+
+@pytest.fixture
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """``backend_url(kind)``: the URL of the shared server for ``redis``/``postgres``/``mariadb``,
+    or of a fresh SQLite file for ``sqlite`` (skips or fails like the shared fixtures)."""
+
+    def url(kind: str) -> str:
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path}/queue.sqlite3"
+        fixture = {"redis": "redis_url", "postgres": "postgres_url", "mariadb": "mysql_url"}[kind]
+        return str(request.getfixturevalue(fixture))
+
+    return url
+
+
+@pytest.fixture
+def make_world(unique: str, tmp_path: Path) -> Iterator[Callable[..., World]]:
+    """``make_world(kind, url, **options)``: a queue connection under test, removed afterwards."""
+    worlds: list[World] = []
+
+    from queueworld import World
+
+    def make(kind: str, url: str, **options: object) -> World:
+        world = World(kind, url, f"{unique}{len(worlds)}", tmp_path, **options)  # type: ignore[arg-type]
+        worlds.append(world)
+        return world
+
+    yield make
+    for world in worlds:
+        world.close()

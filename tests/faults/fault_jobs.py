@@ -66,9 +66,9 @@ class Record(Job):
 
 
 class Slow(Job):
-    """Records ``start``, sleeps ``data['seconds']``, records ``done``."""
+    """Records ``start``, sleeps ``data['seconds']``, records ``done`` (a redelivery would run it again)."""
 
-    tries = 1
+    tries = 3
     timeout = 60
 
     def handle(self) -> None:
