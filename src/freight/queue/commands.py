@@ -1,0 +1,190 @@
+"""Queue sub-commands of ``python -m freight``: work, failed, retry, forget, flush, clear, size, queue:table.
+
+Exit codes: 0 success; 1 an error (printed to stderr), including an unknown failed-job
+id; 2 bad usage (argparse); ``work`` also exits 3 (a job timed out hard) and 4 (the
+memory limit was exceeded), see :mod:`freight.queue.worker`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from freight.errors import ConfigurationError
+from freight.queue.backoff import parse as parse_backoff
+from freight.queue.failed import FailedJob, retry_failed
+
+if TYPE_CHECKING:
+    from freight.app import Application
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add the queue sub-commands to ``sub`` (the result of ``add_subparsers()``)."""
+    work = sub.add_parser("work", help="run a worker", description="Run jobs until stopped (exit codes: "
+                          "0 stopped, 1 error, 3 a job timed out hard, 4 memory limit).")
+    work.add_argument("connection", nargs="?", help="queue connection (default: the default connection)")
+    work.add_argument("--queue", help="queues in priority order, comma-separated (default: the connection's)")
+    work.add_argument("--sleep", type=float, default=3.0, help="seconds to wait when all queues are empty")
+    work.add_argument("--tries", type=int, help="attempts for jobs that set no tries (default 3)")
+    work.add_argument("--backoff", help="seconds between attempts for jobs that set none: N or 1,5,30")
+    work.add_argument("--timeout", type=float, help="seconds per attempt for jobs that set none (default 60)")
+    work.add_argument("--grace", type=float, default=5.0,
+                      help="seconds a job may overrun its timeout before the worker exits with code 3")
+    work.add_argument("--max-jobs", type=int, default=0, help="stop after this many jobs (0: no limit)")
+    work.add_argument("--max-time", type=float, default=0, help="stop after this many seconds (0: no limit)")
+    work.add_argument("--memory", type=float, default=128, help="stop with exit code 4 above this many MiB")
+    work.add_argument("--prefetch", type=int, default=100, help="most jobs reserved per round trip")
+    work.add_argument("--stop-when-empty", action="store_true", help="stop once every queue is empty")
+    work.add_argument("--once", action="store_true", help="run a single job, then stop")
+    work.add_argument("-q", "--quiet", action="store_true", help="log only retries, failures and errors")
+    work.set_defaults(handler=cmd_work)
+
+    failed = sub.add_parser("failed", help="list failed jobs")
+    failed.set_defaults(handler=cmd_failed)
+
+    retry = sub.add_parser("retry", help="push failed jobs back onto their queues")
+    retry.add_argument("ids", nargs="+", metavar="ID", help="failed job ids, or 'all'")
+    retry.set_defaults(handler=cmd_retry)
+
+    forget = sub.add_parser("forget", help="delete a failed job")
+    forget.add_argument("id", metavar="ID")
+    forget.set_defaults(handler=cmd_forget)
+
+    flush = sub.add_parser("flush", help="delete every failed job")
+    flush.set_defaults(handler=cmd_flush)
+
+    for name, handler, text in (("clear", cmd_clear, "delete every job on queues"),
+                                ("size", cmd_size, "count the jobs on queues")):
+        parser = sub.add_parser(name, help=text)
+        parser.add_argument("connection", nargs="?", help="queue connection (default: the default one)")
+        parser.add_argument("--queue", help="queues, comma-separated (default: the connection's)")
+        parser.set_defaults(handler=handler)
+
+    table = sub.add_parser("queue:table", help="create the jobs table of a database connection "
+                           "and the failed-jobs table")
+    table.add_argument("connection", nargs="?", help="queue connection (default: the default one)")
+    table.set_defaults(handler=cmd_table)
+
+
+def _queues(text: str | None, default: str) -> list[str]:
+    names = [q.strip() for q in (text or "").split(",") if q.strip()]
+    return names or [default]
+
+
+def cmd_work(args: argparse.Namespace, app: Application) -> int:
+    """``work``: run a worker until it stops; returns its exit code."""
+    from freight.queue.worker import Worker
+
+    if args.quiet:
+        logging.getLogger("freight.worker").setLevel(logging.WARNING)
+    worker = Worker(
+        app, args.connection, args.queue, sleep=args.sleep, tries=args.tries,
+        backoff=parse_backoff(args.backoff) if args.backoff else None, timeout=args.timeout,
+        max_jobs=args.max_jobs, max_time=args.max_time, memory=args.memory,
+        stop_when_empty=args.stop_when_empty, once=args.once, grace=args.grace, prefetch=args.prefetch,
+    )
+    return worker.run()
+
+
+def _when(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds")
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+
+
+def cmd_failed(args: argparse.Namespace, app: Application) -> int:
+    """``failed``: a table of failed jobs, newest first."""
+    records = app.queue().failed().all()
+    if not records:
+        print("No failed jobs.")
+        return 0
+    rows = [["ID", "Connection", "Queue", "Job", "Failed at", "Exception"]]
+    for r in records:
+        summary = r.summary if len(r.summary) <= 80 else r.summary[:77] + "..."
+        rows.append([r.id, r.connection, r.queue, r.job_class, _when(r.failed_at), summary])
+    print(_table(rows))
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace, app: Application) -> int:
+    """``retry ID... | all``: push failed jobs back, as fresh jobs, and forget them."""
+    manager = app.queue()
+    store = manager.failed()
+    pairs: list[tuple[str, FailedJob | None]]
+    if args.ids == ["all"]:
+        pairs = [(r.id, r) for r in store.all()]
+        if not pairs:
+            print("No failed jobs.")
+    else:
+        pairs = [(wanted, store.find(wanted)) for wanted in args.ids]
+    status = 0
+    for wanted, record in pairs:
+        if record is None:
+            print(f"error: no failed job with id {wanted!r}", file=sys.stderr)
+            status = 1
+            continue
+        retry_failed(manager, record)
+        store.forget(record.id)
+        print(f"Pushed failed job {record.id} ({record.job_class}) back onto "
+              f"{record.connection}:{record.queue}.")
+    return status
+
+
+def cmd_forget(args: argparse.Namespace, app: Application) -> int:
+    """``forget ID``: delete one failed job."""
+    if app.queue().failed().forget(args.id):
+        print(f"Deleted failed job {args.id}.")
+        return 0
+    print(f"error: no failed job with id {args.id!r}", file=sys.stderr)
+    return 1
+
+
+def cmd_flush(args: argparse.Namespace, app: Application) -> int:
+    """``flush``: delete every failed job."""
+    count = app.queue().failed().flush()
+    print(f"Deleted {count} failed job{'s' if count != 1 else ''}.")
+    return 0
+
+
+def cmd_clear(args: argparse.Namespace, app: Application) -> int:
+    """``clear [connection] [--queue a,b]``: delete every job on the queues."""
+    queue = app.queue().connection(args.connection)
+    for name in _queues(args.queue, queue.default_queue):
+        count = queue.clear(name)
+        print(f"Cleared {count} job{'s' if count != 1 else ''} from {queue.name}:{name}.")
+    return 0
+
+
+def cmd_size(args: argparse.Namespace, app: Application) -> int:
+    """``size [connection] [--queue a,b]``: jobs on each queue (ready, delayed and reserved)."""
+    queue = app.queue().connection(args.connection)
+    for name in _queues(args.queue, queue.default_queue):
+        print(f"{queue.name}:{name} {queue.size(name)}")
+    return 0
+
+
+def cmd_table(args: argparse.Namespace, app: Application) -> int:
+    """``queue:table [connection]``: create the connection's jobs table and the failed-jobs table."""
+    manager = app.queue()
+    queue = manager.connection(args.connection)
+    create = getattr(queue, "create_tables", None)
+    if not callable(create):
+        raise ConfigurationError(
+            f"connection {queue.name!r} uses the {queue.driver!r} driver, which has no tables; "
+            "queue:table is for database connections"
+        )
+    create()
+    print(f"Created the jobs table of connection {queue.name!r} (if missing).")
+    store = manager.failed()
+    store.create_tables()
+    print(f"Failed-job store ready: {store!r}.")
+    return 0

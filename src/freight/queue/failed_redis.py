@@ -1,0 +1,129 @@
+"""The ``redis`` failed-job store: a hash of records and a sorted set ordering them.
+
+Keys, under ``prefix`` (default ``freight:failed``) wrapped in a hash tag so both land
+in one Redis Cluster slot::
+
+    {freight:failed}:jobs   HASH  id -> JSON {id, connection, queue, payload, exception, failed_at}
+    {freight:failed}:index  ZSET  id scored by failed_at
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from freight.connections import redis_address, redis_client
+from freight.errors import QueueConnectionError, QueueError
+from freight.queue.failed import FailedJob, FailedJobStore, describe_exception
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["RedisFailedJobStore", "create"]
+
+
+class RedisFailedJobStore(FailedJobStore):
+    """Failed jobs in Redis."""
+
+    driver = "redis"
+
+    def __init__(
+        self, client: redis.Redis, prefix: str = "freight:failed", clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(clock)
+        self.client = client
+        self.prefix = prefix
+        self.jobs_key = f"{{{prefix}}}:jobs"
+        self.index_key = f"{{{prefix}}}:index"
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        import redis as redis_lib
+
+        try:
+            yield
+        except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
+            raise QueueConnectionError(
+                f"failed-job store (redis {redis_address(self.client)}, prefix {self.prefix!r}) "
+                f"is unreachable: {exc}"
+            ) from exc
+        except redis_lib.RedisError as exc:
+            raise QueueError(
+                f"failed-job store (redis {redis_address(self.client)}, prefix {self.prefix!r}) failed: {exc}"
+            ) from exc
+
+    @staticmethod
+    def _record(raw: Any) -> FailedJob:
+        data = json.loads(raw)
+        return FailedJob(
+            id=data["id"], connection=data["connection"], queue=data["queue"], payload=data["payload"],
+            exception=data["exception"], failed_at=float(data["failed_at"]),
+        )
+
+    def log(self, connection: str, queue: str, payload: str, exc: BaseException) -> str:
+        """Record one failed job (one MULTI/EXEC); returns its id."""
+        new_id = self.new_id()
+        failed_at = self.clock()
+        record = json.dumps({
+            "id": new_id, "connection": connection, "queue": queue, "payload": payload,
+            "exception": describe_exception(exc), "failed_at": failed_at,
+        })
+        with self._errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(self.jobs_key, new_id, record)
+            pipe.zadd(self.index_key, {new_id: failed_at})
+            pipe.execute()
+        return new_id
+
+    def all(self) -> list[FailedJob]:
+        """Every failed job, newest first."""
+        with self._errors():
+            ids: list[Any] = list(self.client.zrevrange(self.index_key, 0, -1))
+            raws: list[Any] = list(self.client.hmget(self.jobs_key, ids)) if ids else []
+        return [self._record(raw) for raw in raws if raw is not None]
+
+    def find(self, id: str) -> FailedJob | None:
+        """The failed job with ``id``, or None."""
+        with self._errors():
+            raw = self.client.hget(self.jobs_key, id)
+        return self._record(raw) if raw is not None else None
+
+    def forget(self, id: str) -> bool:
+        """Delete one failed job."""
+        with self._errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hdel(self.jobs_key, id)
+            pipe.zrem(self.index_key, id)
+            deleted, _ = pipe.execute()
+        return bool(deleted)
+
+    def flush(self) -> int:
+        """Delete every failed job under this prefix."""
+        with self._errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hlen(self.jobs_key)
+            pipe.delete(self.jobs_key, self.index_key)
+            count, _ = pipe.execute()
+        return int(count)
+
+    def count(self) -> int:
+        """How many failed jobs are recorded."""
+        with self._errors():
+            return int(self.client.hlen(self.jobs_key))
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"<RedisFailedJobStore {redis_address(self.client)} prefix={self.prefix!r}>"
+
+
+def create(config: dict[str, Any], manager: Any) -> RedisFailedJobStore:
+    """Factory: ``url``/``client``/host-port-db (as redis connections), ``prefix``."""
+    client = redis_client(config, driver="redis")
+    return RedisFailedJobStore(client, str(config.get("prefix") or "freight:failed"),
+                               getattr(manager, "clock", time.time))

@@ -1,0 +1,148 @@
+"""The Job base class: application code subclasses it and implements ``handle()``.
+
+Class-level options (each may also be set on one instance before it is pushed):
+
+============== =====================================================================
+``queue``      the queue to push on (default: the connection's queue)
+``connection`` the connection ``dispatch()`` uses (default: the default connection)
+``tries``      attempts before the job fails for good; ``None`` means the worker's
+               ``--tries``, else 3; ``0`` means no limit (use with ``retry_until``)
+``backoff``    seconds between attempts: a number, a list indexed by attempt (the last
+               repeating), a method ``backoff(self, attempt)`` or a one-argument
+               function ``backoff = lambda attempt: ...``; ``None`` means the worker's
+               ``--backoff``, else exponential with jitter (about 1, 2, 4 s ... capped
+               at 10 minutes)
+``timeout``    seconds one attempt may run; ``None`` means the worker's ``--timeout``,
+               else 60; ``0`` disables the limit
+``retry_until`` stop retrying after this: seconds after dispatch, a ``timedelta`` or
+               an absolute ``datetime``
+``delay``      push the job to run this much later (seconds, timedelta or datetime)
+============== =====================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from types import FunctionType
+from typing import Any
+
+from freight.errors import ConfigurationError, QueueError
+from freight.queue.backoff import BackoffPolicy
+from freight.queue.backoff import validate as validate_backoff
+from freight.timeutil import Duration, seconds_from
+
+__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_TRIES", "Job"]
+
+#: attempts when neither the job nor the worker sets ``tries``
+DEFAULT_TRIES = 3
+#: seconds one attempt may run when neither the job nor the worker sets ``timeout``
+DEFAULT_TIMEOUT = 60.0
+
+
+class Job:
+    """A unit of background work: ``data`` travels in the payload, ``handle()`` runs in a worker."""
+
+    queue: str | None = None
+    connection: str | None = None
+    tries: int | None = None
+    backoff: BackoffPolicy = None
+    timeout: float | None = None
+    retry_until: Duration | None = None
+    delay: Duration | None = None
+
+    #: set by the worker before ``handle()``: how many times this job has been reserved, this time included
+    attempts: int = 0
+    #: set by the worker before ``handle()``: the payload's uuid (what ``push`` returned)
+    job_id: str | None = None
+
+    def __init__(self, data: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        if data is not None and not isinstance(data, Mapping):
+            raise TypeError(f"{type(self).__name__} data must be a mapping, got {type(data).__name__}")
+        self.data: dict[str, Any] = {**(data or {}), **kwargs}
+        self._released: Duration | None = None
+        self._failure: BaseException | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        where = cls.__qualname__
+        tries = vars(cls).get("tries")
+        if tries is not None and (isinstance(tries, bool) or not isinstance(tries, int) or tries < 0):
+            raise ConfigurationError(f"{where}.tries must be a non-negative int or None, got {tries!r}")
+        timeout = vars(cls).get("timeout")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
+        ):
+            raise ConfigurationError(f"{where}.timeout must be non-negative seconds or None, got {timeout!r}")
+        backoff = vars(cls).get("backoff")
+        if isinstance(backoff, FunctionType) and backoff.__code__.co_argcount == 1:
+            cls.backoff = staticmethod(backoff)  # ``backoff = lambda attempt: ...`` in a class body
+        elif backoff is not None and not isinstance(backoff, FunctionType | staticmethod):
+            validate_backoff(backoff, f"{where}.backoff")
+
+    # -- what the worker calls ----------------------------------------------------------
+    def handle(self) -> None:
+        """Do the work; raise to have the job retried with its backoff."""
+        raise NotImplementedError(f"{type(self).__qualname__} must implement handle()")
+
+    def failed(self, exc: BaseException) -> None:
+        """Called once, in the worker, when the job has failed for good; override to clean up."""
+
+    # -- what handle() may call -----------------------------------------------------------
+    def release(self, delay: Duration = 0) -> None:
+        """Put this job back on its queue after ``handle()`` returns, to run again after ``delay``.
+
+        The attempt counts towards ``tries``.
+        """
+        self._released = delay
+
+    def fail(self, exc: BaseException | None = None) -> None:
+        """Fail this job for good once ``handle()`` returns, without further retries."""
+        self._failure = exc if exc is not None else QueueError(
+            f"{type(self).__qualname__} marked itself as failed"
+        )
+
+    # -- payload helpers ------------------------------------------------------------------
+    def get_data(self) -> dict[str, Any]:
+        """The data to put in the payload (a JSON-encodable dict)."""
+        return self.data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Job:
+        """Rebuild the job in the worker from its payload data (the inverse of :meth:`get_data`).
+
+        A class with its own ``__init__`` receives the data as keyword arguments.
+        """
+        if cls.__init__ is Job.__init__:
+            return cls(data)
+        return cls(**data)
+
+    def retry_until_timestamp(self, now: float) -> float | None:
+        """The Unix time after which the job is not retried, or None (``retry_until`` from ``now``)."""
+        if self.retry_until is None:
+            return None
+        return now + seconds_from(self.retry_until, now)
+
+    # -- dispatching ------------------------------------------------------------------------
+    @classmethod
+    def dispatch(cls, data: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+        """Push a new job through the current Application's queue, on the job's own connection
+        and queue; returns its id."""
+        from freight.app import current_app
+
+        job = cls(**kwargs) if data is None else cls(data, **kwargs)
+        return current_app().queue().connection(job.connection).push(job)
+
+    @classmethod
+    def dispatch_later(
+        cls, delay: int | float | dt.timedelta | dt.datetime, data: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Like :meth:`dispatch`, available after ``delay`` (seconds, timedelta or datetime)."""
+        from freight.app import current_app
+
+        job = cls(**kwargs) if data is None else cls(data, **kwargs)
+        return current_app().queue().connection(job.connection).later(delay, job)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__qualname__} {getattr(self, 'data', {})!r}>"

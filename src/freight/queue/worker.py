@@ -1,0 +1,286 @@
+"""The Worker: reserves jobs from a connection's queues in strict priority order and runs them.
+
+The loop is :meth:`Worker.run`; running one job is :class:`~freight.queue.runner.Runner`,
+the heartbeat and watchdog thread is :class:`~freight.queue.monitor.Monitor`, signals
+are :mod:`freight.queue.signals`.
+
+Exit codes of :meth:`Worker.run` (and ``python -m freight work``):
+
+* ``0`` (:data:`EXIT_OK`): stopped normally: SIGTERM/SIGINT, ``--stop-when-empty``,
+  ``--once``, ``--max-jobs`` or ``--max-time``;
+* ``3`` (:data:`EXIT_HARD_TIMEOUT`): a job ignored its timeout for the grace period;
+  the attempt was recorded and the process exited at once (``os._exit``);
+* ``4`` (:data:`EXIT_MEMORY`): the process used more than ``--memory`` MiB; it stopped
+  after the current job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+from freight.app import Application
+from freight.errors import QueueConnectionError
+from freight.queue.backoff import BackoffPolicy
+from freight.queue.drivers.base import Queue, ReservedJob
+from freight.queue.manager import QueueManager
+from freight.queue.monitor import Monitor, resident_mb
+from freight.queue.runner import Defaults, Hooks, JobEvent, Runner, Running, hard_timeout_error
+from freight.queue.signals import Alarm, StopSignals
+
+__all__ = ["EXIT_HARD_TIMEOUT", "EXIT_MEMORY", "EXIT_OK", "Worker"]
+
+log = logging.getLogger("freight.worker")
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_HARD_TIMEOUT = 3
+EXIT_MEMORY = 4
+
+#: seconds of work one prefetched batch may hold (bounds the priority inversion of prefetching)
+PREFETCH_BUDGET = 0.25
+#: the longest pause between attempts to reach a connection that is down
+RECONNECT_CAP = 30.0
+
+
+class Worker:
+    """Runs jobs from ``queues`` of one connection until told to stop."""
+
+    def __init__(
+        self,
+        manager_or_app: QueueManager | Application,
+        connection: str | None = None,
+        queues: Sequence[str] | str | None = None,
+        *,
+        sleep: float = 3.0,
+        tries: int | None = None,
+        backoff: BackoffPolicy = None,
+        timeout: float | None = None,
+        max_jobs: int = 0,
+        max_time: float = 0,
+        memory: float = 128,
+        stop_when_empty: bool = False,
+        once: bool = False,
+        grace: float | None = 5.0,
+        prefetch: int = 100,
+        clock: Callable[[], float] = time.time,
+        sleep_fn: Callable[[float], Any] | None = None,
+        rand: Callable[[], float] = random.random,
+        exit_fn: Callable[[int], Any] = os._exit,
+    ) -> None:
+        if isinstance(manager_or_app, Application):
+            self.manager = manager_or_app.make_current().queue()
+        else:
+            self.manager = manager_or_app
+        self.queue: Queue = self.manager.connection(connection)
+        names = queues.split(",") if isinstance(queues, str) else list(queues or [])
+        self.queues = [q.strip() for q in names if q.strip()] or [self.queue.default_queue]
+        self.sleep, self.max_jobs, self.max_time, self.memory = sleep, max_jobs, max_time, memory
+        self.stop_when_empty, self.once, self.grace = stop_when_empty, once, grace
+        self.clock, self.exit_fn = clock, exit_fn
+        self.sleep_fn: Callable[[float], Any] = sleep_fn or self._nap
+        self.hooks = Hooks()
+        self._batched = callable(getattr(self.queue, "ack_many", None))
+        self._acks: list[ReservedJob] = []
+        self.runner = Runner(
+            self.queue, self.manager.failed, defaults=Defaults(tries, backoff, timeout), clock=clock,
+            rand=rand, alarm=Alarm(), hooks=self.hooks, grace=grace, guard=self._guarded,
+            ack=self._acks.append if self._batched else self._ack_now,
+        )
+        self._prefetch_max = max(1, prefetch)
+        self._prefetch = 1
+        self._budget = min(PREFETCH_BUDGET, self.queue.retry_after / 10)
+        self._buffer: deque[ReservedJob] = deque()
+        self._batch_started = 0.0
+        self._batch_size = 0
+        self._closing = threading.Lock()
+        self.stop_reason: str | None = None
+        self.exit_code = EXIT_OK
+        self.processed = 0
+
+    def on(self, event: str, fn: Callable[[JobEvent], Any]) -> Worker:
+        """Call ``fn(event)`` on "processing", "processed", "retrying" or "failed"; returns self."""
+        self.hooks.on(event, fn)
+        return self
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask the worker to stop after the current job (safe from threads and signal handlers)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> int:
+        """Process jobs until a stop condition; returns the exit code."""
+        self._start()
+        try:
+            while self.stop_reason is None:
+                if not self._buffer and not self._refill():
+                    if self.stop_when_empty or self.once:
+                        self.stop("queues empty")
+                    elif self.stop_reason is None:
+                        self._idle()
+                    continue
+                job = self._buffer.popleft()
+                self.runner.process(job)
+                self.processed += 1
+                self._check_limits()
+        finally:
+            self._finish()
+        return self.exit_code
+
+    # -- steps ----------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._started = self._next_memory_check = self.clock()
+        self._signals = StopSignals(self._on_signal)
+        self._signals.install()
+        self.runner.alarm.install()
+        self._monitor = Monitor(
+            self.queue, self._held, lambda: self.runner.current, self._overrun,
+            interval=self.queue.retry_after / 3, clock=self.clock,
+        )
+        self._monitor.start()
+        log.info("worker %d started on %s, queues %s", os.getpid(), self.queue.name, ",".join(self.queues))
+
+    def _refill(self) -> bool:
+        """Flush batched acks, then reserve the next batch from the first queue that has jobs."""
+        now = self.clock()
+        if self._batch_size:
+            per_job = max(now - self._batch_started, 1e-9) / self._batch_size
+            fit = max(1, int(self._budget / per_job))
+            self._prefetch = min(self._prefetch_max, self._prefetch * 2, fit)
+            self._batch_size = 0
+        self._flush_acks()
+        limit = 1 if self.once else self._prefetch
+        if self.max_jobs:
+            limit = max(1, min(limit, self.max_jobs - self.processed))
+        for name in self.queues:
+            try:
+                jobs = self._guarded(partial(self.queue.pop_many, name, limit))
+            except QueueConnectionError:  # only raised once stopping
+                return False
+            if jobs:
+                self._buffer.extend(jobs)
+                self._batch_started, self._batch_size = self.clock(), len(jobs)
+                return True
+        return False
+
+    def _idle(self) -> None:
+        if type(self.queue).wait is Queue.wait:  # the driver cannot block on its server
+            self.sleep_fn(self.sleep)
+        else:
+            try:
+                self._guarded(lambda: self.queue.wait(self.queues, self.sleep))
+            except QueueConnectionError:
+                pass
+
+    def _check_limits(self) -> None:
+        if self.once:
+            self.stop("--once")
+        elif self.max_jobs and self.processed >= self.max_jobs:
+            self.stop(f"--max-jobs {self.max_jobs} reached")
+        elif self.max_time or self.memory:
+            now = self.clock()
+            if self.max_time and now - self._started >= self.max_time:
+                self.stop(f"--max-time {self.max_time:g}s reached")
+            elif self.memory and now >= self._next_memory_check:
+                self._next_memory_check = now + 1.0
+                used = resident_mb()
+                if used > self.memory:
+                    self.exit_code = EXIT_MEMORY
+                    self.stop(f"memory {used:.0f} MiB over --memory {self.memory:g}")
+
+    def _finish(self) -> None:
+        with self._closing:
+            self._monitor.stop()
+            self._signals.restore()
+            self.runner.alarm.restore()
+            self._return_held()
+        log.info("worker %d stopped (%s) after %d jobs, exit code %d", os.getpid(),
+                 self.stop_reason or "error", self.processed, self.exit_code)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _held(self) -> Iterable[ReservedJob]:
+        running = self.runner.current
+        held = [*self._buffer, *self._acks]
+        return [*held, running.job] if running is not None else held
+
+    def _flush_acks(self) -> None:
+        if self._acks:
+            acks = list(self._acks)
+            ack_many = getattr(self.queue, "ack_many")  # noqa: B009 - an optional driver method
+            self._guarded(lambda: ack_many(acks))
+            self._acks.clear()
+
+    def _ack_now(self, job: ReservedJob) -> None:
+        self._guarded(lambda: self.queue.ack(job))
+
+    def _nap(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, waking early once a stop was requested."""
+        deadline = time.monotonic() + seconds
+        while self.stop_reason is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.1))
+
+    def _return_held(self) -> None:
+        """Flush acks and put unstarted reserved jobs back, un-counting their attempt."""
+        try:
+            self._flush_acks()
+        except Exception as exc:
+            log.error("cannot acknowledge %d finished jobs on %s (they will run again): %s",
+                      len(self._acks), self.queue.name, exc)
+        while self._buffer:
+            job = self._buffer.popleft()
+            job.attempts -= 1
+            try:
+                self.queue.release(job, 0)
+            except Exception as exc:
+                log.error("cannot return job %s to %s (it comes back after retry_after): %s",
+                          job.id, self.queue.name, exc)
+
+    def _guarded(self, fn: Callable[[], T]) -> T:
+        """``fn()``, retried with capped backoff while the connection is down (until stopping)."""
+        delay = 0.5
+        while True:
+            try:
+                return fn()
+            except QueueConnectionError as exc:
+                if self.stop_reason is not None:
+                    raise
+                log.warning("connection %s is unreachable (%s); retrying in %gs", self.queue.name, exc, delay)
+                self.sleep_fn(delay)
+                delay = min(delay * 2, RECONNECT_CAP)
+
+    def _on_signal(self, signum: int) -> None:
+        if self.stop_reason is None:
+            log.info("worker %d got signal %d; stopping after the current job", os.getpid(), signum)
+        self.stop(f"signal {signum}")
+
+    def _overrun(self, running: Running) -> None:
+        """Watchdog: the running job ignored its timeout; record the attempt and exit."""
+        grace = self.grace or 0.0
+        if not self.runner.give_up(running, hard_timeout_error(running, grace)):
+            return
+        with self._closing:
+            self.exit_code = EXIT_HARD_TIMEOUT
+            self.stop_reason = "hard timeout"
+            log.error("worker %d: job %s %s did not stop within %gs of its %gs timeout; exiting with code %d",
+                      os.getpid(), running.name, running.job_id, grace, running.timeout, EXIT_HARD_TIMEOUT)
+            self._return_held()
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self.exit_fn(EXIT_HARD_TIMEOUT)
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.queue.name} queues={self.queues}>"
