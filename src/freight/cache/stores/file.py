@@ -4,9 +4,11 @@ Layout under the configured ``path`` (default ``storage/cache``)::
 
     <path>/<prefix-slug>-<sha256(prefix)[:10]>/ab/cd/<sha256(prefix, key)>
     <path>/<prefix-slug>-<sha256(prefix)[:10]>/ab/.lock
+    <path>/<prefix-slug>-<sha256(prefix)[:10]>.locks/ab/cd/<sha256(prefix, name)>
 
 Each prefix gets its own directory tree, so ``flush()`` removes exactly this store's
-entries and two prefixes in one path never see each other. An entry file is a
+entries (locks live in a sibling tree and survive it, as on redis) and two prefixes
+in one path never see each other. An entry file is a
 17-byte header (the expiry as 16 zero-padded digits of Unix milliseconds, or all
 nines for "forever", then a newline) followed by the encoded value. Writes go to a
 temporary file in the same directory and are moved into place with ``os.replace``,
@@ -75,6 +77,7 @@ class FileStore(Store):
         super().__init__(name=name, prefix=prefix, clock=clock)
         self.root = os.path.abspath(os.fspath(path))
         self.directory = os.path.join(self.root, directory_name(prefix))
+        self.lock_directory = self.directory + ".locks"
         self._salt = prefix.encode("utf-8", "surrogatepass") + b"\x00"
 
     # -- primitives -------------------------------------------------------------------
@@ -154,23 +157,27 @@ class FileStore(Store):
 
     # -- maintenance --------------------------------------------------------------------
     def prune(self) -> int:
-        """Delete expired and corrupt entries and stale temporary files; return how many entries."""
-        removed = 0
-        stale_before = time.time() - STALE_TEMP_AGE
+        """Delete expired or corrupt entries and expired locks (and stale temporary files); return
+        how many entries and locks were removed."""
         try:
-            for top in _subdirs(self.directory):
-                lockpath = os.path.join(top, ".lock")
-                for shard in _subdirs(top):
-                    for entry in _files(shard):
-                        if entry.name.startswith(_TMP):
-                            if _mtime(entry) < stale_before:
-                                _unlink(entry.path)
-                            continue
-                        head = _read(entry.path, HEADER_SIZE)
-                        if head is not None and self._value(head) is None:
-                            removed += self._discard(entry.path, lockpath)
+            return self._sweep(self.directory) + self._sweep(self.lock_directory)
         except OSError as exc:
             raise CacheError(f"file store {self.name!r} could not prune {self.directory}: {exc}") from exc
+
+    def _sweep(self, directory: str) -> int:
+        removed = 0
+        stale_before = time.time() - STALE_TEMP_AGE
+        for top in _subdirs(directory):
+            lockpath = os.path.join(top, ".lock")
+            for shard in _subdirs(top):
+                for entry in _files(shard):
+                    if entry.name.startswith(_TMP):
+                        if _mtime(entry) < stale_before:
+                            _unlink(entry.path)
+                        continue
+                    head = _read(entry.path, HEADER_SIZE)
+                    if head is not None and self._value(head) is None:
+                        removed += self._discard(entry.path, lockpath)
         return removed
 
     def describe(self) -> str:
@@ -181,7 +188,7 @@ class FileStore(Store):
     def _paths(self, kind: bytes, key: str) -> tuple[str, str, str]:
         """(shard directory, entry path, lock file path) of ``key`` in key space ``kind``."""
         digest = hashlib.sha256(self._salt + kind + key.encode("utf-8", "surrogatepass")).hexdigest()
-        top = os.path.join(self.directory, digest[:2])
+        top = os.path.join(self.directory if kind is _ENTRY else self.lock_directory, digest[:2])
         shard = os.path.join(top, digest[2:4])
         return shard, os.path.join(shard, digest), os.path.join(top, ".lock")
 
