@@ -60,7 +60,7 @@ def test_a_job_stuck_in_c_is_recorded_and_the_worker_exits_for_a_restart(
     first = procs.start("worker", argv, env=worker_env(sink))
     code = first.wait(30)
     stuck_for = time.monotonic() - started
-    assert code == worker_module.EXIT_TIMEOUT, f"exit code {code}:\n{first.tail()}"
+    assert code == worker_module.EXIT_HARD_TIMEOUT, f"exit code {code}:\n{first.tail()}"
     assert sink.ids("start") == ["stuck"] and sink.ids() == [], first.tail()
     [failed] = world.failed_jobs()  # tries = 1: the attempt is recorded as a failure
     assert "JobTimeoutError" in failed.exception or "timeout" in failed.exception.lower(), failed.summary
