@@ -1,0 +1,395 @@
+"""The database queue driver: one table of jobs, reserved with row locks (SQLAlchemy Core).
+
+Table (name configurable, default ``jobs``)::
+
+    id            BIGINT primary key (INTEGER rowid on SQLite)
+    queue         VARCHAR(191)
+    payload       TEXT (LONGTEXT on MySQL/MariaDB)
+    attempts      INTEGER   times the job has been reserved
+    reserved_at   DOUBLE    when the current reservation began; NULL when not reserved
+    available_at  DOUBLE    when the job may next be reserved: its due time while it
+                            waits, its reservation deadline while it is reserved
+    created_at    DOUBLE    when it was pushed
+    index (queue, available_at, id)
+
+Storing the reservation deadline in ``available_at`` makes "available" a single index
+range, ``queue = ? AND available_at <= now``, for waiting and expired jobs alike.
+Reserving locks rows with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL >= 9.5, MySQL >= 8.0.1,
+MariaDB >= 10.6), plain ``FOR UPDATE`` on older servers, and ``BEGIN IMMEDIATE`` on SQLite.
+Times are Unix seconds from the driver's ``clock``; see docs/queue-drivers.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from freight.connections import describe_url, sql_engine
+from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.queue.drivers.base import Queue, ReservedJob
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["DatabaseQueue", "create", "jobs_table"]
+
+#: the most jobs one reserve transaction hands out
+MAX_BATCH = 1000
+#: rows per INSERT in ``push_raw_many``
+INSERT_CHUNK = 1000
+
+
+def jobs_table(name: str = "jobs", metadata: Any = None) -> Table:
+    """The SQLAlchemy ``Table`` of queued jobs called ``name``."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql
+
+    return sa.Table(
+        name,
+        metadata if metadata is not None else sa.MetaData(),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("queue", sa.String(191), nullable=False),
+        sa.Column("payload", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False, default=0),
+        sa.Column("reserved_at", sa.Double(), nullable=True),
+        sa.Column("available_at", sa.Double(), nullable=False),
+        sa.Column("created_at", sa.Double(), nullable=False),
+        sa.Index(f"{name}_queue_available_idx", "queue", "available_at", "id"),
+    )
+
+
+def row_locks(dialect: Any) -> tuple[bool, str]:
+    """``(skip_locked, how)`` for a connected SQLAlchemy dialect: whether ``FOR UPDATE
+    SKIP LOCKED`` is available, and a short description of the locking used."""
+    version = tuple(dialect.server_version_info or ())
+    if dialect.name == "sqlite":
+        return False, "BEGIN IMMEDIATE"
+    if dialect.name == "postgresql":
+        skip = version >= (9, 5)
+    elif getattr(dialect, "is_mariadb", False) or dialect.name == "mariadb":
+        skip = version >= (10, 6)
+    elif dialect.name == "mysql":
+        skip = version >= (8, 0, 1)
+    else:
+        skip = bool(getattr(dialect, "supports_for_update_skip_locked", False))
+    return skip, "FOR UPDATE SKIP LOCKED" if skip else "FOR UPDATE"
+
+
+class DatabaseQueue(Queue):
+    """Jobs as rows of one table; reserve, release and extend are short transactions."""
+
+    driver = "database"
+    #: wait() polls: a push is seen when the wait ends
+    wakes_on_push: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        table: str = "jobs",
+        sqlite_wal: bool = True,
+        name: str = "",
+        queue: str = "default",
+        retry_after: float = 90,
+        key: str | bytes | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(name=name, queue=queue, retry_after=retry_after, key=key, clock=clock)
+        try:
+            import sqlalchemy as sa
+            import sqlalchemy.exc as sa_exc
+        except ImportError as exc:  # pragma: no cover - an Engine implies SQLAlchemy
+            raise MissingDependencyError("SQLAlchemy", "database", "database") from exc
+        self.engine = engine
+        self.table = jobs_table(table)
+        self.sqlite_wal = sqlite_wal
+        self.locking = ""
+        self._sa_error: type[Exception] = sa_exc.SQLAlchemyError
+        self._connect_errors: tuple[type[Exception], ...] = (
+            sa_exc.InterfaceError,
+            sa_exc.DisconnectionError,
+            sa_exc.TimeoutError,
+        )
+        self._ready = False
+        dialect = engine.dialect.name
+        self._sqlite = dialect == "sqlite"
+        # PostgreSQL: single statements run in autocommit (no BEGIN/COMMIT round trips)
+        self._writer = engine
+        if dialect == "postgresql":
+            self._writer = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._returning = dialect == "postgresql"
+        t = self.table
+        bp = sa.bindparam
+        self._insert = sa.insert(t)
+        self._count = sa.select(sa.func.count()).select_from(t).where(t.c.queue == bp("b_queue"))
+        self._delete_queue = sa.delete(t).where(t.c.queue == bp("b_queue"))
+        self._reserved = sa.and_(
+            t.c.id == bp("b_id"), t.c.attempts == bp("b_token"), t.c.reserved_at.is_not(None)
+        )
+        self._ack = sa.delete(t).where(self._reserved)
+        self._ack_many = sa.delete(t).where(
+            t.c.id.in_(bp("b_ids", expanding=True)),
+            t.c.attempts == bp("b_token"),
+            t.c.reserved_at.is_not(None),
+        )
+        self._extend = sa.update(t).where(self._reserved).values(available_at=bp("b_deadline"))
+        self._release_at = sa.update(t).where(self._reserved).values(
+            reserved_at=None, attempts=bp("b_attempts"), available_at=bp("b_available_at")
+        )
+        self._release_now = sa.update(t).where(self._reserved).values(
+            reserved_at=None, attempts=bp("b_attempts"), available_at=t.c.created_at
+        )
+        self._mark = (
+            sa.update(t)
+            .where(t.c.id.in_(bp("b_ids", expanding=True)))
+            .values(reserved_at=bp("b_now"), available_at=bp("b_deadline"), attempts=t.c.attempts + 1)
+        )
+        self._next_due = sa.select(sa.func.min(t.c.available_at)).where(
+            t.c.queue.in_(bp("b_queues", expanding=True))
+        )
+        self._due = (
+            t.c.queue == bp("b_queue"),
+            t.c.available_at <= bp("b_now"),
+        )
+
+    # -- setup --------------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        """The database URL without its password."""
+        return describe_url(self.engine.url.render_as_string(hide_password=False))
+
+    def create_tables(self) -> None:
+        """Create the jobs table and its index when missing (safe when several processes race)."""
+        import sqlalchemy as sa
+
+        try:
+            with self.engine.begin() as conn:
+                self.table.create(conn, checkfirst=True)
+        except self._sa_error as exc:
+            # another process may have created it between our check and our CREATE
+            try:
+                exists = sa.inspect(self.engine).has_table(self.table.name)
+            except self._sa_error:
+                exists = False
+            if not exists:
+                self._fail(exc, f"create table {self.table.name!r}")
+
+    def drop_tables(self) -> None:
+        """Drop the jobs table (and every job in it) if it exists."""
+        try:
+            with self.engine.begin() as conn:
+                self.table.drop(conn, checkfirst=True)
+        except self._sa_error as exc:
+            self._fail(exc, f"drop table {self.table.name!r}")
+        self._ready = False
+
+    def _setup(self) -> None:
+        import sqlalchemy as sa
+
+        if self._sqlite and self.sqlite_wal and _sqlite_file(self.engine):
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            except self._sa_error as exc:
+                self._fail(exc, "switch the SQLite database to WAL mode")
+        self.create_tables()
+        skip_locked, self.locking = row_locks(self.engine.dialect)
+        t = self.table
+        pick = sa.select(t.c.id, t.c.payload, t.c.attempts).where(*self._due)
+        pick = pick.order_by(t.c.available_at, t.c.id).limit(sa.bindparam("b_n"))
+        if not self._sqlite:
+            pick = pick.with_for_update(skip_locked=skip_locked)
+        self._pick = pick
+        if self._returning:
+            picked = (
+                sa.select(t.c.id, t.c.available_at.label("due"))
+                .where(*self._due)
+                .order_by(t.c.available_at, t.c.id)
+                .limit(sa.bindparam("b_n"))
+                .with_for_update(skip_locked=skip_locked)
+                .cte("picked")
+            )
+            self._pick_and_mark = (
+                sa.update(t)
+                .where(t.c.id == picked.c.id)
+                .values(reserved_at=sa.bindparam("b_now"), available_at=sa.bindparam("b_deadline"),
+                        attempts=t.c.attempts + 1)
+                .returning(t.c.id, t.c.payload, t.c.attempts, picked.c.due)
+            )
+        self._ready = True
+
+    # -- plumbing -----------------------------------------------------------------------
+    def _fail(self, exc: Exception, action: str) -> NoReturn:
+        where = f"queue connection {self.name!r} ({self.address})"
+        lost = isinstance(exc, self._connect_errors) or getattr(exc, "connection_invalidated", False)
+        if lost:
+            raise QueueConnectionError(
+                f"cannot {action}: the database of {where} is unreachable: {exc}"
+            ) from exc
+        raise QueueError(f"cannot {action} on {where}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self, action: str, engine: Engine | None = None) -> Iterator[Connection]:
+        """A connection in a transaction that commits on success; errors become QueueErrors."""
+        if not self._ready:
+            self._setup()
+        try:
+            conn = (engine or self.engine).connect()
+        except self._sa_error as exc:
+            raise QueueConnectionError(
+                f"cannot {action}: the database of queue connection {self.name!r} "
+                f"({self.address}) is unreachable: {exc}"
+            ) from exc
+        try:
+            with conn:
+                yield conn
+                conn.commit()
+        except self._sa_error as exc:
+            self._fail(exc, action)
+
+    # -- primitives ---------------------------------------------------------------------
+    def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
+        """Insert one job row (one statement; autocommit on PostgreSQL)."""
+        now = self.clock()
+        row = {"queue": queue, "payload": raw, "attempts": 0, "reserved_at": None,
+               "available_at": now + delay if delay > 0 else now, "created_at": now}
+        with self._transaction(f"push to queue {queue!r}", self._writer) as conn:
+            conn.execute(self._insert, row)
+
+    def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
+        """Insert many job rows: multi-row INSERTs of up to 1000 rows in one transaction."""
+        now = self.clock()
+        rows = [
+            {"queue": queue, "payload": raw, "attempts": 0, "reserved_at": None,
+             "available_at": now + delay if delay > 0 else now, "created_at": now}
+            for raw, queue, delay in items
+        ]
+        with self._transaction(f"push {len(rows)} jobs") as conn:
+            for start in range(0, len(rows), INSERT_CHUNK):
+                conn.execute(self._insert, rows[start : start + INSERT_CHUNK])
+
+    def pop(self, queue: str | None = None) -> ReservedJob | None:
+        """Reserve the next available job on ``queue`` for ``retry_after`` seconds, or None."""
+        jobs = self.pop_many(queue, 1)
+        return jobs[0] if jobs else None
+
+    def pop_many(self, queue: str | None = None, limit: int = 1) -> list[ReservedJob]:
+        """Reserve up to ``limit`` jobs (at most 1000) from ``queue`` in one transaction."""
+        name = queue or self.default_queue
+        if limit < 1:
+            return []
+        now = self.clock()
+        deadline = now + self.retry_after
+        params = {"b_queue": name, "b_now": now, "b_deadline": deadline, "b_n": min(limit, MAX_BATCH)}
+        action = f"reserve jobs from queue {name!r}"
+        connection = self.name
+        if self._returning:
+            with self._transaction(action, self._writer) as conn:
+                rows = list(conn.execute(self._pick_and_mark, params).all())
+            rows.sort(key=lambda r: (r[3], r[0]))
+            return [ReservedJob(str(r[0]), name, r[1], r[2], connection, {"token": r[2]}) for r in rows]
+        with self._transaction(action) as conn:
+            if self._sqlite:
+                _begin_immediate(conn)
+            picked = conn.execute(self._pick, params).all()
+            if picked:
+                conn.execute(self._mark, {**params, "b_ids": [r[0] for r in picked]})
+        return [
+            ReservedJob(str(r[0]), name, r[1], r[2] + 1, connection, {"token": r[2] + 1}) for r in picked
+        ]
+
+    def ack(self, job: ReservedJob) -> None:
+        """Delete the job's row, unless another worker has reserved it since."""
+        with self._transaction(f"acknowledge job {job.id} on queue {job.queue!r}", self._writer) as conn:
+            conn.execute(self._ack, {"b_id": int(job.id), "b_token": job.extra["token"]})
+
+    def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
+        """Delete many rows: one DELETE per distinct attempts count, in one transaction."""
+        groups: dict[int, list[int]] = {}
+        for job in jobs:
+            groups.setdefault(job.extra["token"], []).append(int(job.id))
+        if not groups:
+            return
+        engine = self._writer if len(groups) == 1 else self.engine
+        with self._transaction(f"acknowledge {len(jobs)} jobs", engine) as conn:
+            for token, ids in groups.items():
+                conn.execute(self._ack_many, {"b_ids": ids, "b_token": token})
+
+    def release(self, job: ReservedJob, delay: float = 0) -> None:
+        """Make the job available again with ``job.attempts`` as its attempt count.
+
+        With ``delay <= 0`` its ``available_at`` goes back to its ``created_at``, so it
+        keeps its place ahead of jobs pushed after it; otherwise it is due ``delay``
+        seconds from now. A job another worker has reserved since is left alone.
+        """
+        params: dict[str, Any] = {
+            "b_id": int(job.id), "b_token": job.extra["token"], "b_attempts": job.attempts
+        }
+        statement = self._release_now
+        if delay > 0:
+            statement = self._release_at
+            params["b_available_at"] = self.clock() + delay
+        with self._transaction(f"release job {job.id} on queue {job.queue!r}", self._writer) as conn:
+            conn.execute(statement, params)
+
+    def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
+        """Move the job's reservation deadline to now + ``seconds`` (default ``retry_after``);
+        False when the job is no longer reserved by this worker."""
+        deadline = self.clock() + (self.retry_after if seconds is None else seconds)
+        params = {"b_id": int(job.id), "b_token": job.extra["token"], "b_deadline": deadline}
+        with self._transaction(f"extend the reservation of job {job.id}", self._writer) as conn:
+            return conn.execute(self._extend, params).rowcount == 1
+        return False  # pragma: no cover - _transaction raises instead
+
+    def size(self, queue: str | None = None) -> int:
+        """Rows of ``queue``: ready, delayed and reserved."""
+        name = self.queue_name(queue)
+        with self._transaction(f"count the jobs of queue {name!r}") as conn:
+            return int(conn.execute(self._count, {"b_queue": name}).scalar_one())
+        return 0  # pragma: no cover - _transaction raises instead
+
+    def clear(self, queue: str | None = None) -> int:
+        """Delete every row of ``queue``; return how many were deleted."""
+        name = self.queue_name(queue)
+        with self._transaction(f"clear queue {name!r}") as conn:
+            return int(conn.execute(self._delete_queue, {"b_queue": name}).rowcount)
+        return 0  # pragma: no cover - _transaction raises instead
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Sleep until the earliest job of ``queues`` falls due, at most ``timeout`` seconds
+        (databases offer no portable blocking wait, so a push is seen on the next poll)."""
+        names = list(queues) or [self.default_queue]
+        with self._transaction(f"wait for jobs on {', '.join(repr(n) for n in names)}") as conn:
+            due = conn.execute(self._next_due, {"b_queues": names}).scalar()
+        block = timeout if due is None else min(timeout, float(due) - self.clock())
+        if block > 0:
+            time.sleep(block)
+
+
+def _sqlite_file(engine: Engine) -> bool:
+    database = engine.url.database or ""
+    return bool(database) and database != ":memory:" and not database.startswith("file:")
+
+
+def _begin_immediate(conn: Connection) -> None:
+    """Take SQLite's write lock now, so two workers never both read the same rows."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is not None and not getattr(dbapi, "in_transaction", False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create(config: dict[str, Any], manager: Any = None) -> DatabaseQueue:
+    """The factory registered as the ``database`` queue driver."""
+    return DatabaseQueue(
+        sql_engine(config, driver="database"),
+        table=str(config.get("table") or "jobs"),
+        sqlite_wal=bool(config.get("sqlite_wal", True)),
+        name=str(config.get("name") or ""),
+        queue=str(config.get("queue") or "default"),
+        retry_after=float(config.get("retry_after", 90)),
+        key=config.get("key"),
+        clock=config.get("clock") or time.time,
+    )

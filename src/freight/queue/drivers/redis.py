@@ -1,0 +1,325 @@
+"""The redis queue driver: lists and sorted sets per queue, moved atomically by Lua scripts.
+
+Per queue ``Q`` (with the default prefix ``freight``)::
+
+    freight:{Q}:ready      LIST  envelopes ready to run, oldest at the head
+    freight:{Q}:delayed    ZSET  envelopes waiting, score = available-at
+    freight:{Q}:reserved   ZSET  envelopes being run, score = reservation deadline
+    freight:{Q}:notify     LIST  at most one wake-up token for blocked workers
+
+An envelope is ``"<attempts>|<id>|<payload>"``. Every key of a queue carries the hash
+tag ``{Q}`` and every script receives its keys through ``KEYS``, so a queue lives in
+one Redis Cluster slot. Times are Unix seconds from the driver's ``clock`` (passed to
+the scripts as arguments), so producers and workers need synchronised clocks.
+The scripts live in ``lua/*.lua``; their headers document the keys and arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from freight.connections import redis_address, redis_client
+from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.queue.drivers.base import Queue, ReservedJob
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["RedisQueue", "create"]
+
+#: the most jobs one reserve call hands out, and the most one script call migrates
+MAX_BATCH = 1000
+#: envelopes per push-script call in ``push_raw_many``
+PUSH_CHUNK = 2000
+
+
+@cache
+def _script_source(name: str) -> str:
+    return resources.files("freight.queue.drivers").joinpath(f"lua/{name}.lua").read_text("utf-8")
+
+
+class _Script:
+    """One Lua script: called by SHA, loaded into the server on first NOSCRIPT."""
+
+    __slots__ = ("client", "missing", "sha", "source")
+
+    def __init__(self, client: Any, name: str, missing: type[Exception]) -> None:
+        self.client = client
+        self.missing = missing
+        self.source = _script_source(name)
+        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
+
+    def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return self.client.evalsha(self.sha, len(keys), *keys, *args)
+        except self.missing:
+            self.sha = self.client.script_load(self.source)
+            return self.client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _float(value: float) -> str:
+    return repr(float(value))
+
+
+class RedisQueue(Queue):
+    """Jobs in Redis lists and sorted sets; reserve, release and extend are Lua scripts."""
+
+    driver = "redis"
+    #: a push wakes a worker blocked in wait() at once
+    wakes_on_push: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "freight",
+        owns_client: bool = False,
+        name: str = "",
+        queue: str = "default",
+        retry_after: float = 90,
+        key: str | bytes | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(name=name, queue=queue, retry_after=retry_after, key=key, clock=clock)
+        try:
+            import redis.exceptions as redis_errors
+        except ImportError as exc:  # pragma: no cover - redis-py is needed for any client
+            raise MissingDependencyError("redis", "redis", "redis") from exc
+        self.client = client
+        self.prefix = prefix
+        self._owns_client = owns_client
+        self._connection_errors: tuple[type[BaseException], ...] = (
+            redis_errors.ConnectionError,
+            redis_errors.TimeoutError,
+        )
+        self._redis_error: type[BaseException] = redis_errors.RedisError
+        self._keys: dict[str, tuple[str, str, str, str]] = {}
+        missing = redis_errors.NoScriptError
+        self._push = _Script(client, "push", missing)
+        self._reserve = _Script(client, "reserve", missing)
+        self._release = _Script(client, "release", missing)
+        self._extend = _Script(client, "extend", missing)
+        self._clear = _Script(client, "clear", missing)
+
+    # -- keys ---------------------------------------------------------------------------
+    def keys(self, queue: str) -> tuple[str, str, str, str]:
+        """The ``(ready, delayed, reserved, notify)`` keys of ``queue``."""
+        keys = self._keys.get(queue)
+        if keys is None:
+            base = f"{self.prefix}:{{{queue}}}:"
+            keys = (base + "ready", base + "delayed", base + "reserved", base + "notify")
+            self._keys[queue] = keys
+        return keys
+
+    def _fail(self, exc: Exception, action: str) -> NoReturn:
+        where = f"queue connection {self.name!r} ({redis_address(self.client)})"
+        if isinstance(exc, self._connection_errors):
+            raise QueueConnectionError(f"cannot {action}: redis at {where} is unreachable: {exc}") from exc
+        if isinstance(exc, self._redis_error):
+            raise QueueError(f"cannot {action} on {where}: {exc}") from exc
+        raise exc
+
+    # -- primitives ---------------------------------------------------------------------
+    def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
+        """Store one payload on ``queue`` (one script call), available after ``delay`` seconds."""
+        ready, delayed, _, notify = self._keys.get(queue) or self.keys(queue)
+        envelope = f"0|{os.urandom(8).hex()}|{raw}"
+        args = (1, envelope) if delay <= 0 else (0, _float(self.clock() + delay), envelope)
+        try:
+            self._push((ready, delayed, notify), args)
+        except Exception as exc:
+            self._fail(exc, f"push to queue {queue!r}")
+
+    def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
+        """Store many payloads with one script call per queue and chunk of jobs."""
+        now = self.clock()
+        by_queue: dict[str, tuple[list[str], list[str]]] = {}
+        for raw, queue, delay in items:
+            ready, delayed = by_queue.setdefault(queue, ([], []))
+            envelope = f"0|{os.urandom(8).hex()}|{raw}"
+            if delay <= 0:
+                ready.append(envelope)
+            else:
+                delayed += (_float(now + delay), envelope)
+        for queue, (ready, delayed) in by_queue.items():
+            ready_key, delayed_key, _, notify = self.keys(queue)
+            try:
+                for start in range(0, len(ready), PUSH_CHUNK):
+                    chunk = ready[start : start + PUSH_CHUNK]
+                    self._push((ready_key, delayed_key, notify), (len(chunk), *chunk))
+                for start in range(0, len(delayed), 2 * PUSH_CHUNK):
+                    pairs = delayed[start : start + 2 * PUSH_CHUNK]
+                    self._push((ready_key, delayed_key, notify), (0, *pairs))
+            except Exception as exc:
+                self._fail(exc, f"push to queue {queue!r}")
+
+    def pop(self, queue: str | None = None) -> ReservedJob | None:
+        """Reserve the next available job on ``queue`` for ``retry_after`` seconds, or None."""
+        jobs = self.pop_many(queue, 1)
+        return jobs[0] if jobs else None
+
+    def pop_many(self, queue: str | None = None, limit: int = 1) -> list[ReservedJob]:
+        """Reserve up to ``limit`` jobs (at most 1000) from ``queue`` in one script call."""
+        name = queue or self.default_queue
+        if limit < 1:
+            return []
+        now = self.clock()
+        try:
+            envelopes = self._reserve(
+                self._keys.get(name) or self.keys(name),
+                (_float(now), _float(now + self.retry_after), min(limit, MAX_BATCH), MAX_BATCH),
+            )
+        except Exception as exc:
+            self._fail(exc, f"reserve a job from queue {name!r}")
+        jobs: list[ReservedJob] = []
+        connection = self.name
+        for member in envelopes:
+            attempts, job_id, raw = _text(member).split("|", 2)
+            jobs.append(ReservedJob(job_id, name, raw, int(attempts), connection, {"member": member}))
+        return jobs
+
+    def ack(self, job: ReservedJob) -> None:
+        """Delete a reserved job (a single ZREM: no script needed)."""
+        try:
+            self.client.zrem(self.keys(job.queue)[2], job.extra["member"])
+        except Exception as exc:
+            self._fail(exc, f"acknowledge job {job.id!r} on queue {job.queue!r}")
+
+    def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
+        """Delete many reserved jobs: one ZREM per queue, sent in one round trip."""
+        by_queue: dict[str, list[Any]] = {}
+        for job in jobs:
+            by_queue.setdefault(job.queue, []).append(job.extra["member"])
+        if not by_queue:
+            return
+        try:
+            if len(by_queue) == 1:
+                [(queue, members)] = by_queue.items()
+                self.client.zrem(self.keys(queue)[2], *members)
+                return
+            pipe = self.client.pipeline(transaction=False)
+            for queue, members in by_queue.items():
+                pipe.zrem(self.keys(queue)[2], *members)
+            pipe.execute()
+        except Exception as exc:
+            self._fail(exc, f"acknowledge {len(jobs)} jobs")
+
+    def release(self, job: ReservedJob, delay: float = 0) -> None:
+        """Put a reserved job back with ``job.attempts`` as its attempt count.
+
+        With ``delay <= 0`` it goes to the head of the ready list (so returning
+        unstarted jobs in reverse order keeps their order); otherwise it waits in the
+        delayed set. A job no longer reserved (expired, acked) is left alone.
+        """
+        ready, delayed, reserved, notify = self.keys(job.queue)
+        envelope = f"{job.attempts}|{job.id}|{job.raw}"
+        at = "" if delay <= 0 else _float(self.clock() + delay)
+        try:
+            self._release((reserved, ready, delayed, notify), (job.extra["member"], envelope, at))
+        except Exception as exc:
+            self._fail(exc, f"release job {job.id!r} on queue {job.queue!r}")
+
+    def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
+        """Move the job's reservation deadline to now + ``seconds`` (default ``retry_after``);
+        False when the job is no longer reserved."""
+        deadline = self.clock() + (self.retry_after if seconds is None else seconds)
+        try:
+            return bool(self._extend((self.keys(job.queue)[2],), (job.extra["member"], _float(deadline))))
+        except Exception as exc:
+            self._fail(exc, f"extend the reservation of job {job.id!r}")
+
+    def size(self, queue: str | None = None) -> int:
+        """Ready + delayed + reserved jobs on ``queue`` (one round trip)."""
+        name = self.queue_name(queue)
+        ready, delayed, reserved, _ = self.keys(name)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.llen(ready)
+            pipe.zcard(delayed)
+            pipe.zcard(reserved)
+            return sum(int(n) for n in pipe.execute())
+        except Exception as exc:
+            self._fail(exc, f"count the jobs of queue {name!r}")
+
+    def clear(self, queue: str | None = None) -> int:
+        """Delete every job on ``queue``; return how many were deleted."""
+        name = self.queue_name(queue)
+        try:
+            return int(self._clear(self.keys(name), ()))
+        except Exception as exc:
+            self._fail(exc, f"clear queue {name!r}")
+
+    # -- blocking -----------------------------------------------------------------------
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Block on the server (BLPOP on the notify lists) until a job may be available,
+        a delayed or expired job falls due, or ``timeout`` seconds pass."""
+        names = list(queues) or [self.default_queue]
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                ready, delayed, reserved, _ = self.keys(name)
+                pipe.llen(ready)
+                pipe.zrange(delayed, 0, 0, withscores=True)
+                pipe.zrange(reserved, 0, 0, withscores=True)
+            replies = pipe.execute()
+            block = timeout
+            now = self.clock()
+            for i in range(0, len(replies), 3):
+                if replies[i]:
+                    return
+                for first in (replies[i + 1], replies[i + 2]):
+                    if first:
+                        block = min(block, first[0][1] - now)
+            if block <= 0:
+                return
+            notify = [self.keys(name)[3] for name in names]
+            if len(notify) > 1 and _is_cluster(self.client):
+                notify = notify[:1]  # BLPOP cannot span cluster slots: block on the first queue only
+            self.client.blpop(notify, timeout=_blpop_timeout(self.client, block))
+        except Exception as exc:
+            self._fail(exc, f"wait for jobs on {', '.join(repr(n) for n in names)}")
+
+    def close(self) -> None:
+        """Close the client if this driver created it."""
+        if self._owns_client:
+            self.client.close()
+
+
+def _is_cluster(client: Any) -> bool:
+    return hasattr(client, "nodes_manager")
+
+
+def _blpop_timeout(client: Any, block: float) -> float:
+    """``block`` rounded up to the millisecond, kept under the client's socket timeout."""
+    block = max(0.001, round(block + 0.0005, 3))
+    try:
+        socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    except AttributeError:
+        socket_timeout = None
+    if socket_timeout:
+        block = min(block, max(0.001, float(socket_timeout) - 0.5))
+    return block
+
+
+def create(config: dict[str, Any], manager: Any = None) -> RedisQueue:
+    """The factory registered as the ``redis`` queue driver."""
+    return RedisQueue(
+        redis_client(config),
+        prefix=str(config.get("prefix") or "freight"),
+        owns_client=config.get("client") is None,
+        name=str(config.get("name") or ""),
+        queue=str(config.get("queue") or "default"),
+        retry_after=float(config.get("retry_after", 90)),
+        key=config.get("key"),
+        clock=config.get("clock") or time.time,
+    )

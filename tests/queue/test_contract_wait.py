@@ -1,0 +1,87 @@
+"""The contract of ``wait()``: an idle worker sleeps on the backend, and wakes in time.
+
+These tests spend real time (a few tenths of a second each); the fake clock stays
+frozen so "due in 0.2 s" means 0.2 s of the driver's own reckoning.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from freight.queue.drivers.base import Queue
+
+if TYPE_CHECKING:
+    from conftest import FakeClock
+
+
+def raw() -> str:
+    return json.dumps({"uuid": uuid.uuid4().hex, "job": "tests:Nothing", "data": {}})
+
+
+def timed_wait(queue: Queue, queues: list[str], timeout: float) -> float:
+    started = time.monotonic()
+    queue.wait(queues, timeout)
+    return time.monotonic() - started
+
+
+def test_wait_returns_at_once_when_a_job_is_ready(queue: Queue) -> None:
+    """A ready job means no waiting at all."""
+    queue.push_raw(raw(), queue.default_queue)
+    assert timed_wait(queue, [queue.default_queue], 5) < 0.5
+
+
+def test_wait_on_an_empty_queue_lasts_the_timeout(queue: Queue) -> None:
+    """Nothing to do: wait() returns after about ``timeout`` seconds."""
+    elapsed = timed_wait(queue, [queue.default_queue], 0.25)
+    assert 0.2 <= elapsed < 1.5
+
+
+def test_a_delayed_job_falling_due_ends_the_wait(queue: Queue, clock: FakeClock) -> None:
+    """A waiting worker wakes when a delayed job falls due, long before the timeout."""
+    queue.push_raw(raw(), queue.default_queue, delay=0.3)
+    elapsed = timed_wait(queue, [queue.default_queue], 10)
+    assert 0.2 <= elapsed < 2
+    clock.advance(0.3)
+    assert queue.pop() is not None
+
+
+def test_an_expiring_reservation_ends_the_wait(queue: Queue, clock: FakeClock) -> None:
+    """A reservation about to expire wakes a waiting worker so the job is redelivered."""
+    queue.push_raw(raw(), queue.default_queue)
+    job = queue.pop()
+    assert job is not None and queue.extend(job, 0.3)
+    elapsed = timed_wait(queue, [queue.default_queue], 10)
+    assert 0.2 <= elapsed < 2
+    clock.advance(0.3)
+    again = queue.pop()
+    assert again is not None and again.attempts == 2
+
+
+def test_wait_watches_every_queue_given(queue: Queue) -> None:
+    """A job ready on the second queue of a priority list also ends the wait."""
+    other = queue.default_queue + "-low"
+    queue.push_raw(raw(), other)
+    assert timed_wait(queue, [queue.default_queue, other], 5) < 0.5
+    queue.clear(other)
+
+
+def test_a_push_wakes_a_blocked_worker(queue: Queue) -> None:
+    """On drivers that block on the server, a push ends the wait at once."""
+    if not getattr(queue, "wakes_on_push", False):
+        pytest.skip(f"{queue.driver}: wait() polls; a push is seen when the wait ends")
+    other = queue.default_queue + "-low"
+    timer = threading.Timer(0.2, lambda: queue.push_raw(raw(), other))
+    timer.start()
+    try:
+        elapsed = timed_wait(queue, [queue.default_queue, other], 10)
+    finally:
+        timer.join()
+    assert 0.15 <= elapsed < 2
+    assert queue.pop(other) is not None
+    queue.clear(other)
