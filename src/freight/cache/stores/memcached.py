@@ -269,14 +269,14 @@ class MemcachedLock(Lock):
             raise store._error(exc, f"{action} lock {self.name!r}") from exc
 
     def acquire(self) -> bool:
-        """add; an owner that already holds the lock gets it again (with a fresh TTL)."""
-        store, exptime = self._store, self._exptime(self.seconds)
+        """add: True only if nobody held the lock (its TTL ending frees it)."""
+        store = self._store
         try:
-            if store.client.add(self._key, self._token(), expire=exptime, noreply=False):
-                return True
+            return bool(
+                store.client.add(self._key, self._token(), expire=self._exptime(self.seconds), noreply=False)
+            )
         except store._errors as exc:
             raise store._error(exc, f"acquire lock {self.name!r}") from exc
-        return self._swap_if_owned(self._token(), exptime, "acquire")
 
     def release(self) -> bool:
         """gets + cas to an already-expired value: a compare-and-delete."""

@@ -207,12 +207,12 @@ class RedisLock(Lock):
         return _ms(seconds) if seconds > 0 else 0
 
     def acquire(self) -> bool:
-        """SET NX PX; an owner that already holds the lock gets it again (with a fresh TTL)."""
-        store, owner, ms = self._store, _b(self.owner), self._ttl_ms(self.seconds)
+        """SET NX PX: True only if nobody held the lock (its TTL ending frees it)."""
+        store = self._store
         try:
-            if store.client.set(self._key, owner, nx=True, px=ms or None):
-                return True
-            return bool(store._refresh(keys=[self._key], args=[owner, ms]))
+            return bool(
+                store.client.set(self._key, _b(self.owner), nx=True, px=self._ttl_ms(self.seconds) or None)
+            )
         except store._redis_error as exc:
             raise store._error(exc, f"acquire lock {self.name!r}") from exc
 
