@@ -1,0 +1,168 @@
+"""File store specifics: layout, permissions, corrupt entries, prune, prefixes, processes."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cachekit import FakeClock
+
+from freight.cache.manager import CacheManager
+from freight.cache.repository import Repository
+from freight.cache.stores.file import HEADER_SIZE, STALE_TEMP_AGE, FileStore, directory_name
+from freight.errors import CacheError
+
+
+def file_cache(path: Path, clock: FakeClock | None = None, prefix: str = "app") -> Repository:
+    config = {"default": "f", "prefix": prefix, "stores": {"f": {"driver": "file", "path": str(path)}}}
+    return CacheManager(config, clock=clock or FakeClock()).store()
+
+
+def store_of(cache: Repository) -> FileStore:
+    assert isinstance(cache.store, FileStore)
+    return cache.store
+
+
+def entry_path(cache: Repository, key: str) -> Path:
+    store = store_of(cache)
+    return Path(store._paths(b"k", key)[1])
+
+
+def test_layout_is_sha256_sharded_under_a_directory_per_prefix(tmp_path: Path) -> None:
+    cache = file_cache(tmp_path, prefix="my app")
+    cache.put("user:1", {"name": "Ada"})
+    digest = hashlib.sha256(b"my app\x00kuser:1").hexdigest()
+    path = tmp_path / directory_name("my app") / digest[:2] / digest[2:4] / digest
+    assert entry_path(cache, "user:1") == path
+    assert path.is_file()
+    data = path.read_bytes()
+    assert data[:HEADER_SIZE] == b"9999999999999999\n"
+    assert data[HEADER_SIZE:] == b'{"name":"Ada"}'
+    assert directory_name("my app").startswith("my_app-")
+    assert directory_name("") != directory_name("_")
+
+
+def test_expiry_header_is_unix_milliseconds(tmp_path: Path) -> None:
+    clock = FakeClock(1_700_000_000.0)
+    cache = file_cache(tmp_path, clock)
+    cache.put("k", "v", 1.5)
+    assert entry_path(cache, "k").read_bytes()[:HEADER_SIZE] == b"0001700000001500\n"
+
+
+def test_files_are_0600_and_directories_0700(tmp_path: Path) -> None:
+    root = tmp_path / "new" / "cache"
+    cache = file_cache(root)
+    old = os.umask(0)
+    try:
+        cache.put("k", "v")
+        cache.add("a", 1)
+        cache.increment("n")
+        assert cache.lock("l", 10).acquire()
+    finally:
+        os.umask(old)
+    seen = 0
+    for path in [root, *root.rglob("*")]:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
+        seen += 1
+    assert seen > 8
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"garbage", b"123\n", b"abcdefghijklmnop\nvalue", b"9999999999999999-not-a-newline"],
+)
+def test_a_corrupt_entry_is_a_miss_and_is_removed(tmp_path: Path, content: bytes) -> None:
+    cache = file_cache(tmp_path)
+    cache.put("k", "v")
+    path = entry_path(cache, "k")
+    path.write_bytes(content)
+    assert cache.get("k", "miss") == "miss"
+    assert not path.exists()
+    assert cache.add("k", "fresh") and cache.get("k") == "fresh"
+
+
+def test_an_expired_entry_is_removed_when_read(tmp_path: Path) -> None:
+    clock = FakeClock()
+    cache = file_cache(tmp_path, clock)
+    cache.put("k", "v", 10)
+    clock.advance(11)
+    assert cache.missing("k")
+    assert not entry_path(cache, "k").exists()
+
+
+def test_prune_removes_expired_corrupt_and_stale_temporary_files(tmp_path: Path) -> None:
+    clock = FakeClock()
+    cache = file_cache(tmp_path, clock)
+    cache.put_many({f"short{i}": i for i in range(5)}, 10)
+    cache.put("long", 1, 1000)
+    cache.put("forever", 2)
+    cache.put("corrupt", 3)
+    entry_path(cache, "corrupt").write_bytes(b"junk")
+    assert cache.lock("expiring-lock", 5).acquire()
+    fresh_tmp = entry_path(cache, "long").parent / ".tmp-1-fresh"
+    stale_tmp = entry_path(cache, "forever").parent / ".tmp-1-stale"
+    fresh_tmp.write_bytes(b"x")
+    stale_tmp.write_bytes(b"x")
+    os.utime(stale_tmp, (0, os.path.getmtime(stale_tmp) - STALE_TEMP_AGE - 10))
+    clock.advance(11)
+    assert cache.prune() == 7  # five expired entries, one corrupt, one expired lock
+    assert cache.prune() == 0
+    assert not stale_tmp.exists() and fresh_tmp.exists()
+    assert cache.many(["long", "forever"]) == {"long": 1, "forever": 2}
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name not in {".lock"}]
+    assert len(files) == 3  # long, forever, the fresh temporary file
+
+
+def test_flush_removes_only_this_prefix(tmp_path: Path) -> None:
+    mine, theirs = file_cache(tmp_path, prefix="a"), file_cache(tmp_path, prefix="b")
+    mine.put("k", 1)
+    theirs.put("k", 2)
+    assert mine.get("k") == 1 and theirs.get("k") == 2
+    assert mine.flush()
+    assert mine.missing("k") and theirs.get("k") == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [directory_name("b")]
+    assert mine.flush(), "flushing an empty store is fine"
+    mine.put("k", 3)
+    assert mine.get("k") == 3
+
+
+def test_a_read_error_names_the_store_and_directory(tmp_path: Path) -> None:
+    cache = file_cache(tmp_path)
+    cache.put("k", "v")
+    path = entry_path(cache, "k")
+    path.unlink()
+    path.mkdir()  # reading a directory fails with an OSError other than "not found"
+    with pytest.raises(CacheError, match="file store 'f'.*" + str(tmp_path)):
+        cache.get("k")
+
+
+def _hammer(path: str, prefix: str) -> None:
+    cache = file_cache(Path(path), prefix=prefix)
+    for _ in range(150):
+        cache.increment("counter")
+    cache.add("once", os.getpid())
+
+    def critical() -> None:
+        value = cache.get("shared", 0)
+        cache.put("shared", value + 1)
+
+    cache.lock("critical", 30).block(20, critical)
+
+
+def test_increment_add_and_locks_are_atomic_between_processes(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_hammer, args=(str(tmp_path), "p")) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    cache = file_cache(tmp_path, prefix="p")
+    assert cache.get("counter") == 600
+    assert cache.get("shared") == 4
+    assert cache.get("once") in {p.pid for p in procs}
