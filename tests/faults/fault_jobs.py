@@ -107,7 +107,7 @@ class StuckInC(Job):
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
             ctypes.CDLL(None).sleep(60)
         else:
-            hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 10**11)
+            hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 2**31 - 1)
         record("done", str(self.data["id"]))
 
 

@@ -63,7 +63,7 @@ def poisons() -> dict[str, tuple[str, str]]:
         "deep nesting": ("[" * 200_000 + "]" * 200_000, "json"),
         "bad tagged value": (
             envelope("fault_jobs:Record", {"id": {"__freight__": "bytes", "v": "!!"}}),
-            "tagged",
+            "base64",
         ),
         "unknown tag": (envelope("fault_jobs:Record", {"__freight__": "pickle", "v": "gASV"}), "tagged"),
         "unknown module": (envelope("fault_no_such_module:Job"), "import"),

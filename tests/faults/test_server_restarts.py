@@ -65,7 +65,8 @@ def test_worker_survives_redis_restart_and_client_kill(
 ) -> None:
     world = make_world("redis", private_redis.url, retry_after=2)
     sink = make_sink("redis", redis_url)  # completions live on the shared server, not the one restarted
-    ids = world.push_many(Record({"id": f"job-{i}", "work": 0.004}) for i in range(JOBS))
+    ids = [f"job-{i}" for i in range(JOBS)]
+    world.push_many(Record({"id": i, "work": 0.004}) for i in ids)
     started = time.monotonic()
     worker = run_worker(procs, world, sink)
     wait_until(lambda: sink.count() >= JOBS // 4, 30, "a quarter of the jobs", 0.01, procs.logs)
@@ -121,7 +122,8 @@ def test_worker_survives_terminated_postgres_backends(
         "postgres", postgres_url, retry_after=2, worker_url=_with_app_name(postgres_url, app_name)
     )
     sink = make_sink("sql", postgres_url)
-    ids = world.push_many(Record({"id": f"job-{i}", "work": 0.004}) for i in range(JOBS))
+    ids = [f"job-{i}" for i in range(JOBS)]
+    world.push_many(Record({"id": i, "work": 0.004}) for i in ids)
     admin = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
     started = time.monotonic()
     worker = run_worker(procs, world, sink)

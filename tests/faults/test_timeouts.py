@@ -28,11 +28,13 @@ def test_a_job_stuck_in_python_is_interrupted_and_the_worker_carries_on(
     redis_url: str,
     tmp_path: Path,
 ) -> None:
-    world = make_world("sqlite", f"sqlite:///{tmp_path}/queue.sqlite3", retry_after=30)
+    world = make_world("redis", redis_url, retry_after=30)
     sink = make_sink("redis", redis_url)
     world.push_many([StuckInPython({"id": "stuck"}), Record({"id": "after"})])
     started = time.monotonic()
-    argv = worker_argv(world.config_path, CONNECTION, world.queue, "--stop-when-empty", "--sleep", "0.1")
+    argv = worker_argv(
+        world.config_path, CONNECTION, world.queue, "--stop-when-empty", "--sleep", "0.1", "--grace", "1"
+    )
     worker = procs.start("worker", argv, env=worker_env(sink))
     code = worker.wait(30)
     elapsed = time.monotonic() - started
@@ -52,10 +54,12 @@ def test_a_job_stuck_in_c_is_recorded_and_the_worker_exits_for_a_restart(
     redis_url: str,
     tmp_path: Path,
 ) -> None:
-    world = make_world("sqlite", f"sqlite:///{tmp_path}/queue.sqlite3", retry_after=30)
+    world = make_world("redis", redis_url, retry_after=30)
     sink = make_sink("redis", redis_url)
     world.push_many([StuckInC({"id": "stuck", "mode": mode}), Record({"id": "after"})])
-    argv = worker_argv(world.config_path, CONNECTION, world.queue, "--stop-when-empty", "--sleep", "0.1")
+    argv = worker_argv(
+        world.config_path, CONNECTION, world.queue, "--stop-when-empty", "--sleep", "0.1", "--grace", "1"
+    )
     started = time.monotonic()
     first = procs.start("worker", argv, env=worker_env(sink))
     code = first.wait(30)

@@ -27,7 +27,7 @@ def sink_for(kind: str, url: str, make_sink: Callable[[str, str], Sink]) -> Sink
 
 
 def start_worker(procs: Processes, world: World, sink: Sink, name: str) -> Any:
-    argv = worker_argv(world.config_path, CONNECTION, world.queue, "--sleep", "0.1", "--tries", "5")
+    argv = worker_argv(world.config_path, CONNECTION, world.queue, "--sleep", "0.1", "--tries", "5", "-q")
     return procs.start(name, argv, env=worker_env(sink))
 
 
@@ -61,7 +61,8 @@ def test_sigkill_mid_run_loses_no_job(
     url = backend_url(kind)
     world = make_world(kind, url, retry_after=2)
     sink = sink_for(kind, url, make_sink)
-    ids = world.push_many(Record({"id": f"job-{i}"}) for i in range(n))
+    ids = [f"job-{i}" for i in range(n)]
+    world.push_many(Record({"id": i}) for i in ids)
     started = time.monotonic()
     first = start_worker(procs, world, sink, "worker-a")
     wait_until(lambda: sink.count() >= n // 3, 60, "a third of the jobs", 0.01, procs.logs)
@@ -100,7 +101,8 @@ def test_four_workers_run_each_job_exactly_once(
     url = backend_url(kind)
     world = make_world(kind, url, retry_after=60)
     sink = sink_for(kind, url, make_sink)
-    ids = world.push_many(Record({"id": f"job-{i}"}) for i in range(n))
+    ids = [f"job-{i}" for i in range(n)]
+    world.push_many(Record({"id": i}) for i in ids)
     started = time.monotonic()
     workers = [start_worker(procs, world, sink, f"worker-{w}") for w in range(4)]
     done = wait_all_done(sink, ids, world, procs, 120)
