@@ -155,9 +155,13 @@ def _require(condition: bool, key: str, why: str) -> None:
 
 def _validate_section(config: dict[str, Any], section: str, items_key: str, kind: str) -> None:
     data = config.get(section)
-    _require(isinstance(data, dict), section, "must be a table")
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"invalid configuration at {section!r}: must be a table")
     items = data.get(items_key)
-    _require(isinstance(items, dict), f"{section}.{items_key}", f"must be a table of {kind}s")
+    if not isinstance(items, dict):
+        raise ConfigurationError(
+            f"invalid configuration at {section + '.' + items_key!r}: must be a table of {kind}s"
+        )
     for name, item in items.items():
         where = f"{section}.{items_key}.{name}"
         _require(isinstance(item, dict), where, "must be a table")
