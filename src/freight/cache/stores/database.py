@@ -325,6 +325,8 @@ class DatabaseStore(Store):
                         new, expiry = by, None
                     else:
                         new = _as_int(row[0], key, self.name) + by
+                        if not -(2**63) <= new < 2**63:  # the range the other databases and redis allow
+                            raise _not_an_integer(key, self.name)
                     conn.execute(ops.rewrite, {"k": k, "v": str(new).encode(), "exp": expiry})
                     return new
             if self._insert_new(ops, {"k": k, "v": str(by).encode(), "exp": None}, f"increment {key!r}"):

@@ -1,0 +1,272 @@
+"""What only the database store does, on SQLite, PostgreSQL and MariaDB/MySQL.
+
+Every test works in tables named after its ``unique`` fixture and drops them at the
+end; expiry follows a fake clock, so nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+pytest.importorskip("sqlalchemy")
+
+import sqlalchemy as sa  # noqa: E402
+
+from freight.cache.stores.database import KEY_BYTES, DatabaseStore, create, stored_key  # noqa: E402
+from freight.errors import CacheConnectionError, CacheError, ConfigurationError  # noqa: E402
+
+DIALECTS = {"sqlite": "sqlite_url", "postgresql": "postgres_url", "mysql": "mysql_url"}
+
+
+class Clock:
+    """A wall clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=list(DIALECTS))
+def url(request: pytest.FixtureRequest) -> str:
+    """The URL of each database in turn."""
+    return str(request.getfixturevalue(DIALECTS[request.param]))
+
+
+@pytest.fixture
+def make(url: str, unique: str) -> Iterator[Callable[..., DatabaseStore]]:
+    """Build stores on ``url`` (tables ``<unique>_cache``/``_locks`` unless told); drop their tables after."""
+    made: list[DatabaseStore] = []
+
+    def build(prefix: str | None = None, suffix: str = "", clock: Clock | None = None) -> DatabaseStore:
+        config = {
+            "name": "db",
+            "url": url,
+            "prefix": unique if prefix is None else prefix,
+            "table": f"{unique}{suffix}_cache",
+            "lock_table": f"{unique}{suffix}_locks",
+        }
+        store = create(config, SimpleNamespace(clock=clock or Clock()))
+        made.append(store)
+        return store
+
+    yield build
+    for store in made:
+        store.drop_tables()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(make: Callable[..., DatabaseStore], clock: Clock) -> DatabaseStore:
+    return make(clock=clock)
+
+
+def rows(store: DatabaseStore, table: sa.Table | None = None) -> dict[str, Any]:
+    """Every row of the cache (or lock) table as {key: (data, expiration)}."""
+    table = store.cache_table if table is None else table
+    with store.engine.connect() as conn:
+        found = conn.execute(sa.select(table)).all()
+    decode = lambda k: k if isinstance(k, str) else bytes(k).decode()  # noqa: E731
+    return {decode(r[0]): (r[1], r[2]) for r in found}
+
+
+def test_each_dialect_is_recognised(store: DatabaseStore, url: str) -> None:
+    assert store.flavour == {"sqli": "sqlite", "post": "postgresql", "mysq": "mysql"}[url[:4]]
+    assert store.put("k", b"v", None) and store.get("k") == b"v"
+
+
+def test_tables_are_created_on_first_use_and_creating_twice_is_fine(
+    make: Callable[..., DatabaseStore], unique: str
+) -> None:
+    first = make()
+    inspector = sa.inspect(first.engine)
+    assert not inspector.has_table(f"{unique}_cache")
+    first.put("k", b"v", None)
+    second = make()
+    second.create_tables()
+    second.create_tables()
+    first.create_tables()
+    assert {f"{unique}_cache", f"{unique}_locks"} <= set(sa.inspect(first.engine).get_table_names())
+    assert second.get("k") == b"v"
+
+
+def test_tables_can_be_created_by_many_at_once(make: Callable[..., DatabaseStore]) -> None:
+    stores = [make(suffix="_race") for _ in range(4)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(stores))
+
+    def create_tables(s: DatabaseStore) -> None:
+        try:
+            barrier.wait(5)
+            s.create_tables()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create_tables, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert all(s.add(f"k{i}", b"v", None) for i, s in enumerate(stores))
+
+
+def test_add_takes_over_an_expired_row(store: DatabaseStore, clock: Clock, unique: str) -> None:
+    assert store.add("k", b"first", 5)
+    assert not store.add("k", b"second", 5)
+    clock.now += 6
+    assert rows(store)[f"{unique}:k"][0] == b"first", "the expired row is still in the table"
+    assert store.add("k", b"third", 5)
+    assert store.get("k") == b"third"
+    assert rows(store)[f"{unique}:k"] == (b"third", clock.now + 5)
+    assert not store.add("k", b"fourth", None)
+
+
+def test_an_expired_row_reads_as_a_miss_and_is_deleted(
+    store: DatabaseStore, clock: Clock, unique: str
+) -> None:
+    store.put("k", b"v", 10)
+    clock.now += 10
+    assert store.get("k") is None
+    assert f"{unique}:k" not in rows(store)
+    store.put("gone", b"v", 1)
+    clock.now += 2
+    assert store.forget("gone") is False, "an expired row does not count as existing"
+    assert store.touch("gone", 100) is False
+
+
+def test_increment_starts_at_zero_takes_over_expired_rows_and_keeps_the_ttl(
+    store: DatabaseStore, clock: Clock, unique: str
+) -> None:
+    assert store.increment("n", 5) == 5
+    assert rows(store)[f"{unique}:n"] == (b"5", None)
+    store.put("t", b"10", 60)
+    assert store.increment("t", -15) == -5
+    assert rows(store)[f"{unique}:t"] == (b"-5", clock.now + 60)
+    clock.now += 61
+    assert store.increment("t", 2) == 2
+    assert rows(store)[f"{unique}:t"] == (b"2", None)
+    for bad in (b'"text"', b"1.5", b"\xff\xfe", b"99999999999999999999999"):
+        store.put("bad", bad, None)
+        with pytest.raises(CacheError, match="not an integer"):
+            store.increment("bad")
+        assert store.get("bad") == bad, "a failed increment changes nothing"
+
+
+def test_prune_deletes_expired_rows_of_both_tables(store: DatabaseStore, clock: Clock, unique: str) -> None:
+    store.put("short", b"1", 5)
+    store.put("long", b"2", 500)
+    store.put("forever", b"3", None)
+    assert store.lock("brief", 5).acquire()
+    assert store.lock("held", 0).acquire()
+    clock.now += 10
+    assert store.prune() == 2
+    assert set(rows(store)) == {f"{unique}:long", f"{unique}:forever"}
+    assert set(rows(store, store.lock_table)) == {f"{unique}:held"}
+    assert store.prune() == 0
+
+
+def test_long_and_odd_keys_are_hashed_and_work(store: DatabaseStore, unique: str) -> None:
+    huge = "ключ✓" * 2000  # 10,000 characters of unicode
+    store.put(huge, b"huge", None)
+    assert store.get(huge) == b"huge" and store.many([huge]) == {huge: b"huge"}
+    stored = stored_key(f"{unique}:", huge)
+    assert stored.startswith(f"{unique}:#sha256:") and len(stored.encode()) <= KEY_BYTES
+    assert stored in rows(store)
+    room = KEY_BYTES - len(unique) - 1
+    fits, too_long = "é" * (room // 2), "é" * (room // 2) + "xx"
+    assert stored_key(f"{unique}:", fits) == f"{unique}:{fits}", "up to 255 bytes of UTF-8 stay readable"
+    assert stored_key(f"{unique}:", too_long).startswith(f"{unique}:#sha256:")
+    impostor = stored[len(unique) + 1 :]  # a short key spelling the hashed form of another
+    for key, value in {
+        fits: b"fits",
+        too_long: b"long",
+        impostor: b"impostor",
+        "nul\x00byte": b"nul",
+    }.items():
+        store.put(key, value, None)
+    assert store.many([fits, too_long, impostor, "nul\x00byte", huge]) == {
+        fits: b"fits",
+        too_long: b"long",
+        impostor: b"impostor",
+        "nul\x00byte": b"nul",
+        huge: b"huge",
+    }
+
+
+def test_keys_compare_exactly(store: DatabaseStore) -> None:
+    """MySQL's usual collations ignore case and trailing spaces; the key column must not."""
+    keys = ["Key", "key", "key ", "KEY", "kéy", "ke\u0301y"]
+    store.put_many({k: k.encode() for k in keys}, None)
+    assert store.many(keys) == {k: k.encode() for k in keys}
+    assert store.lock("Name", 60).acquire() and store.lock("name", 60).acquire()
+
+
+def test_flush_deletes_this_prefix_only(make: Callable[..., DatabaseStore], unique: str) -> None:
+    mine = make(prefix=f"{unique}_a%")  # LIKE wildcards in the prefix must match literally
+    others = [make(prefix=p) for p in (f"{unique}_ab", f"{unique}Xa", f"{unique}_a%x", f"{unique}_a")]
+    for other in others:
+        other.put("k", b"theirs", None)
+    mine.put_many({"k": b"mine", "x" * 300: b"hashed"}, None)
+    assert mine.lock("kept", 60).acquire()
+    assert mine.flush()
+    assert mine.many(["k", "x" * 300]) == {"k": None, "x" * 300: None}
+    assert all(other.get("k") == b"theirs" for other in others)
+    assert mine.lock("kept", 60).current_owner() is not None, "locks survive a flush"
+
+
+def test_an_empty_prefix_flushes_the_whole_table(make: Callable[..., DatabaseStore]) -> None:
+    bare, prefixed = make(prefix=""), make(prefix="p")
+    bare.put("k", b"1", None)
+    prefixed.put("k", b"2", None)
+    assert bare.flush()
+    assert bare.get("k") is None and prefixed.get("k") is None
+
+
+def test_locks_compare_owners_and_take_over_expired_rows(store: DatabaseStore, clock: Clock) -> None:
+    first = store.lock("job", 10)
+    assert first.acquire()
+    assert not store.lock("job", 10).acquire()
+    clock.now += 11
+    late = store.lock("job", 10)
+    assert late.acquire(), "an expired lock row is taken over"
+    assert first.release() is False and first.refresh() is False
+    assert late.current_owner() == late.owner
+    assert late.refresh(100)
+    clock.now += 50
+    assert late.current_owner() == late.owner and late.release()
+
+
+def test_a_dead_server_raises_cache_connection_error_naming_the_address(unique: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pytest.importorskip("psycopg")
+    url = f"postgresql+psycopg://postgres:secret@127.0.0.1:{port}/test"
+    dead = create({"name": "gone", "url": url, "prefix": unique}, SimpleNamespace(clock=Clock()))
+    for call in (lambda: dead.get("k"), lambda: dead.create_tables(), lambda: dead.lock("l", 1).acquire()):
+        with pytest.raises(CacheConnectionError, match=f"'gone'.*127.0.0.1:{port}") as caught:
+            call()
+        assert "secret" not in str(caught.value)
+        assert isinstance(caught.value.__cause__, sa.exc.OperationalError)
+
+
+def test_bad_configuration_is_refused(sqlite_url: str) -> None:
+    oracle = SimpleNamespace(dialect=SimpleNamespace(name="oracle"))
+    with pytest.raises(ConfigurationError, match="oracle"):
+        DatabaseStore(oracle)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="prefix"):
+        create({"name": "x", "url": sqlite_url, "prefix": "p" * 200}, None)
+    with pytest.raises(ConfigurationError, match="url"):
+        create({"name": "x"}, None)
