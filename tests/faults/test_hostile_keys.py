@@ -50,8 +50,13 @@ def _stores(tmp_path: Path, memcached: list[str], redis_url: str, prefix: str) -
 @pytest.fixture
 def manager(tmp_path: Path, memcached_servers: list[str], redis_url: str) -> Iterator[CacheManager]:
     prefix = f"keys{uuid.uuid4().hex[:8]}"
-    mgr = CacheManager({"default": "array", "prefix": prefix,
-                        "stores": _stores(tmp_path, memcached_servers, redis_url, prefix)})  # fmt: skip
+    mgr = CacheManager(
+        {
+            "default": "array",
+            "prefix": prefix,
+            "stores": _stores(tmp_path, memcached_servers, redis_url, prefix),
+        }
+    )
     yield mgr
     for name in ("redis", "memcached"):
         mgr.store(name).flush()  # this prefix only on redis; memcached is this worker's private server

@@ -158,8 +158,13 @@ def test_poison_payloads_land_in_the_failed_store(
     for name, raw in odd.items():
         if raw not in failed and json.loads(raw)["data"]["id"] not in ran:
             problems.append(f"{name}: neither failed nor ran")
-    report(f"poison[{kind}]", payloads=len(bad) + len(odd), failed=len(failed), seconds=round(elapsed, 1),
-           odd_ran=sorted(ran - {"good-1"}))  # fmt: skip
+    report(
+        f"poison[{kind}]",
+        payloads=len(bad) + len(odd),
+        failed=len(failed),
+        seconds=round(elapsed, 1),
+        odd_ran=sorted(ran - {"good-1"}),
+    )
     assert not problems, "\n".join(problems) + f"\n{worker.tail()}"
     assert world.size() == 0
     assert_nothing_ran(trap_dir)

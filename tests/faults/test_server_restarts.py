@@ -108,6 +108,27 @@ def _terminate(engine: Any, app_name: str) -> int:
     return len(rows)
 
 
+def _terminate_mid_statement(admin: Any, table: str, app_name: str) -> int:
+    """Hold a lock on the jobs table until the worker's next statement waits for it, then
+    terminate the worker's backends: the worker loses its connection mid-statement."""
+    import sqlalchemy as sa
+
+    def waiting() -> bool:
+        with admin.connect() as conn:
+            sql = (
+                "SELECT COUNT(*) FROM pg_stat_activity "
+                "WHERE application_name = :n AND wait_event_type = 'Lock'"
+            )
+            return bool(conn.execute(sa.text(sql), {"n": app_name}).scalar_one())
+
+    with admin.connect() as locker:
+        locker.execute(sa.text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        wait_until(waiting, 10, "the worker to wait on the locked table")
+        terminated = _terminate(admin, app_name)
+        locker.rollback()
+    return terminated
+
+
 def test_worker_survives_terminated_postgres_backends(
     postgres_url: str,
     make_world: Callable[..., World],
@@ -130,9 +151,14 @@ def test_worker_survives_terminated_postgres_backends(
     terminated = 0
     try:
         for fraction in (4, 2):
-            wait_until(lambda f=fraction: sink.count() >= JOBS // f, 30, f"1/{fraction} of the jobs", 0.01,
-                       procs.logs)  # fmt: skip
-            terminated += wait_until(lambda: _terminate(admin, app_name), 10, "the worker's backends", 0.01)
+            wait_until(
+                lambda f=fraction: sink.count() >= JOBS // f,
+                30,
+                f"1/{fraction} of the jobs",
+                0.01,
+                procs.logs,
+            )
+            terminated += _terminate_mid_statement(admin, world.table, app_name)
         done = finish(sink, ids, world, procs, worker)
     finally:
         admin.dispose()
@@ -178,8 +204,13 @@ class Memcached:
 def _store_while_down(repo: Any, what: str) -> float:
     """Every operation raises CacheConnectionError, quickly; the slowest one's seconds."""
     slowest = 0.0
-    for op in (lambda: repo.get("k"), lambda: repo.put("k", "v", 60), lambda: repo.increment("n"),
-               lambda: repo.add("a", 1, 60), lambda: repo.forget("k")):  # fmt: skip
+    for op in (
+        lambda: repo.get("k"),
+        lambda: repo.put("k", "v", 60),
+        lambda: repo.increment("n"),
+        lambda: repo.add("a", 1, 60),
+        lambda: repo.forget("k"),
+    ):
         t = time.monotonic()
         with pytest.raises(CacheConnectionError) as info:
             op()
