@@ -75,6 +75,20 @@ def test_a_push_wakes_a_blocked_worker(queue: Queue) -> None:
     """On drivers that block on the server, a push ends the wait at once."""
     if not getattr(queue, "wakes_on_push", False):
         pytest.skip(f"{queue.driver}: wait() polls; a push is seen when the wait ends")
+    timer = threading.Timer(0.2, lambda: queue.push_raw(raw(), queue.default_queue))
+    timer.start()
+    try:
+        elapsed = timed_wait(queue, [queue.default_queue], 10)
+    finally:
+        timer.join()
+    assert 0.15 <= elapsed < 1
+    assert queue.pop() is not None
+
+
+def test_a_push_on_a_lower_queue_ends_the_wait_too(queue: Queue) -> None:
+    """Waiting on several queues, a push on any of them ends the wait well before the timeout."""
+    if not getattr(queue, "wakes_on_push", False):
+        pytest.skip(f"{queue.driver}: wait() polls; a push is seen when the wait ends")
     other = queue.default_queue + "-low"
     timer = threading.Timer(0.2, lambda: queue.push_raw(raw(), other))
     timer.start()

@@ -5,13 +5,15 @@ Per queue ``Q`` (with the default prefix ``freight``)::
     freight:{Q}:ready      LIST  envelopes ready to run, oldest at the head
     freight:{Q}:delayed    ZSET  envelopes waiting, score = available-at
     freight:{Q}:reserved   ZSET  envelopes being run, score = reservation deadline
-    freight:{Q}:notify     LIST  at most one wake-up token for blocked workers
 
 An envelope is ``"<attempts>|<id>|<payload>"``. Every key of a queue carries the hash
 tag ``{Q}`` and every script receives its keys through ``KEYS``, so a queue lives in
-one Redis Cluster slot. Times are Unix seconds from the driver's ``clock`` (passed to
-the scripts as arguments), so producers and workers need synchronised clocks.
-The scripts live in ``lua/*.lua``; their headers document the keys and arguments.
+one Redis Cluster slot. A push is one native RPUSH (ZADD when delayed); reserving,
+releasing, extending and clearing are Lua scripts (``lua/*.lua``, whose headers document
+the keys and arguments). Times are Unix seconds from the driver's ``clock``, passed to
+the scripts as arguments, so producers and workers need synchronised clocks.
+An idle worker blocks in ``BLMOVE ready ready RIGHT RIGHT``, which returns as soon as
+the list holds a job and leaves it where it is.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ __all__ = ["RedisQueue", "create"]
 
 #: the most jobs one reserve call hands out, and the most one script call migrates
 MAX_BATCH = 1000
-#: envelopes per push-script call in ``push_raw_many``
+#: envelopes per RPUSH/ZADD command in ``push_raw_many``
 PUSH_CHUNK = 2000
+#: with several queues, ``wait()`` blocks on each in turn for at most this many seconds
+WAIT_SLICE = 0.5
 
 
 @cache
@@ -103,21 +107,20 @@ class RedisQueue(Queue):
             redis_errors.TimeoutError,
         )
         self._redis_error: type[BaseException] = redis_errors.RedisError
-        self._keys: dict[str, tuple[str, str, str, str]] = {}
+        self._keys: dict[str, tuple[str, str, str]] = {}
         missing = redis_errors.NoScriptError
-        self._push = _Script(client, "push", missing)
         self._reserve = _Script(client, "reserve", missing)
         self._release = _Script(client, "release", missing)
         self._extend = _Script(client, "extend", missing)
         self._clear = _Script(client, "clear", missing)
 
     # -- keys ---------------------------------------------------------------------------
-    def keys(self, queue: str) -> tuple[str, str, str, str]:
-        """The ``(ready, delayed, reserved, notify)`` keys of ``queue``."""
+    def keys(self, queue: str) -> tuple[str, str, str]:
+        """The ``(ready, delayed, reserved)`` keys of ``queue``."""
         keys = self._keys.get(queue)
         if keys is None:
             base = f"{self.prefix}:{{{queue}}}:"
-            keys = (base + "ready", base + "delayed", base + "reserved", base + "notify")
+            keys = (base + "ready", base + "delayed", base + "reserved")
             self._keys[queue] = keys
         return keys
 
@@ -131,37 +134,41 @@ class RedisQueue(Queue):
 
     # -- primitives ---------------------------------------------------------------------
     def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
-        """Store one payload on ``queue`` (one script call), available after ``delay`` seconds."""
-        ready, delayed, _, notify = self._keys.get(queue) or self.keys(queue)
+        """Store one payload on ``queue`` with one native command (RPUSH, or ZADD when delayed)."""
+        keys = self._keys.get(queue) or self.keys(queue)
         envelope = f"0|{os.urandom(8).hex()}|{raw}"
-        args = (1, envelope) if delay <= 0 else (0, _float(self.clock() + delay), envelope)
         try:
-            self._push((ready, delayed, notify), args)
+            if delay <= 0:
+                self.client.rpush(keys[0], envelope)
+            else:
+                self.client.zadd(keys[1], {envelope: self.clock() + delay})
         except Exception as exc:
             self._fail(exc, f"push to queue {queue!r}")
 
     def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
-        """Store many payloads with one script call per queue and chunk of jobs."""
+        """Store many payloads in one round trip: RPUSH/ZADD per queue and chunk, in MULTI/EXEC
+        (a plain pipeline on Redis Cluster, where a transaction cannot span queues)."""
         now = self.clock()
-        by_queue: dict[str, tuple[list[str], list[str]]] = {}
+        by_queue: dict[str, tuple[list[str], dict[str, float]]] = {}
         for raw, queue, delay in items:
-            ready, delayed = by_queue.setdefault(queue, ([], []))
+            ready, delayed = by_queue.setdefault(queue, ([], {}))
             envelope = f"0|{os.urandom(8).hex()}|{raw}"
             if delay <= 0:
                 ready.append(envelope)
             else:
-                delayed += (_float(now + delay), envelope)
-        for queue, (ready, delayed) in by_queue.items():
-            ready_key, delayed_key, _, notify = self.keys(queue)
-            try:
+                delayed[envelope] = now + delay
+        try:
+            pipe = self.client.pipeline(transaction=not _is_cluster(self.client))
+            for queue, (ready, delayed) in by_queue.items():
+                ready_key, delayed_key, _ = self.keys(queue)
                 for start in range(0, len(ready), PUSH_CHUNK):
-                    chunk = ready[start : start + PUSH_CHUNK]
-                    self._push((ready_key, delayed_key, notify), (len(chunk), *chunk))
-                for start in range(0, len(delayed), 2 * PUSH_CHUNK):
-                    pairs = delayed[start : start + 2 * PUSH_CHUNK]
-                    self._push((ready_key, delayed_key, notify), (0, *pairs))
-            except Exception as exc:
-                self._fail(exc, f"push to queue {queue!r}")
+                    pipe.rpush(ready_key, *ready[start : start + PUSH_CHUNK])
+                scored = list(delayed.items())
+                for start in range(0, len(scored), PUSH_CHUNK):
+                    pipe.zadd(delayed_key, dict(scored[start : start + PUSH_CHUNK]))
+            pipe.execute()
+        except Exception as exc:
+            self._fail(exc, f"push {len(items)} jobs to {', '.join(repr(q) for q in by_queue)}")
 
     def pop(self, queue: str | None = None) -> ReservedJob | None:
         """Reserve the next available job on ``queue`` for ``retry_after`` seconds, or None."""
@@ -221,11 +228,11 @@ class RedisQueue(Queue):
         unstarted jobs in reverse order keeps their order); otherwise it waits in the
         delayed set. A job no longer reserved (expired, acked) is left alone.
         """
-        ready, delayed, reserved, notify = self.keys(job.queue)
+        ready, delayed, reserved = self.keys(job.queue)
         envelope = f"{job.attempts}|{job.id}|{job.raw}"
         at = "" if delay <= 0 else _float(self.clock() + delay)
         try:
-            self._release((reserved, ready, delayed, notify), (job.extra["member"], envelope, at))
+            self._release((reserved, ready, delayed), (job.extra["member"], envelope, at))
         except Exception as exc:
             self._fail(exc, f"release job {job.id!r} on queue {job.queue!r}")
 
@@ -241,7 +248,7 @@ class RedisQueue(Queue):
     def size(self, queue: str | None = None) -> int:
         """Ready + delayed + reserved jobs on ``queue`` (one round trip)."""
         name = self.queue_name(queue)
-        ready, delayed, reserved, _ = self.keys(name)
+        ready, delayed, reserved = self.keys(name)
         try:
             pipe = self.client.pipeline(transaction=False)
             pipe.llen(ready)
@@ -261,33 +268,56 @@ class RedisQueue(Queue):
 
     # -- blocking -----------------------------------------------------------------------
     def wait(self, queues: Sequence[str], timeout: float) -> None:
-        """Block on the server (BLPOP on the notify lists) until a job may be available,
-        a delayed or expired job falls due, or ``timeout`` seconds pass."""
+        """Block on the server until a job is ready, a delayed job or an expiring reservation
+        falls due, or ``timeout`` seconds pass. With several queues, block on each in turn
+        for at most ``WAIT_SLICE`` seconds (a blocking command cannot watch several
+        lists without popping from them)."""
         names = list(queues) or [self.default_queue]
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for name in names:
-                ready, delayed, reserved, _ = self.keys(name)
-                pipe.llen(ready)
-                pipe.zrange(delayed, 0, 0, withscores=True)
-                pipe.zrange(reserved, 0, 0, withscores=True)
-            replies = pipe.execute()
-            block = timeout
-            now = self.clock()
-            for i in range(0, len(replies), 3):
-                if replies[i]:
+            block = self._time_to_next_job(names, timeout)
+            end = time.monotonic() + block
+            turn = 0
+            while block > 0:
+                ready = self.keys(names[turn % len(names)])[0]
+                step = block if len(names) == 1 else min(block, WAIT_SLICE)
+                if self._block_on(ready, step):
                     return
-                for first in (replies[i + 1], replies[i + 2]):
-                    if first:
-                        block = min(block, first[0][1] - now)
-            if block <= 0:
-                return
-            notify = [self.keys(name)[3] for name in names]
-            if len(notify) > 1 and _is_cluster(self.client):
-                notify = notify[:1]  # BLPOP cannot span cluster slots: block on the first queue only
-            self.client.blpop(notify, timeout=_blpop_timeout(self.client, block))
+                turn += 1
+                block = end - time.monotonic()
         except Exception as exc:
             self._fail(exc, f"wait for jobs on {', '.join(repr(n) for n in names)}")
+
+    def _time_to_next_job(self, names: list[str], timeout: float) -> float:
+        """Seconds until a job of ``names`` can be reserved (0 when one is ready), at most ``timeout``."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            ready, delayed, reserved = self.keys(name)
+            pipe.llen(ready)
+            pipe.zrange(delayed, 0, 0, withscores=True)
+            pipe.zrange(reserved, 0, 0, withscores=True)
+        replies = pipe.execute()
+        block = timeout
+        now = self.clock()
+        for i in range(0, len(replies), 3):
+            if replies[i]:
+                return 0.0
+            for first in (replies[i + 1], replies[i + 2]):
+                if first:
+                    block = min(block, first[0][1] - now)
+        return max(0.0, block)
+
+    def _block_on(self, ready: str, seconds: float) -> bool:
+        """BLMOVE the tail of ``ready`` onto itself: wakes on a push and changes nothing.
+        True when a job is ready, False after ``seconds``."""
+        command: Any = self.client.execute_command  # the typed blmove() wants a whole-second timeout
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            started = time.monotonic()
+            if command("BLMOVE", ready, ready, "RIGHT", "RIGHT", _block_timeout(self.client, left)):
+                return True
+            if time.monotonic() - started < left * 0.9:  # did not block (an emulator): poll gently
+                time.sleep(min(left, 0.05))
+        return False
 
     def close(self) -> None:
         """Close the client if this driver created it."""
@@ -299,7 +329,7 @@ def _is_cluster(client: Any) -> bool:
     return hasattr(client, "nodes_manager")
 
 
-def _blpop_timeout(client: Any, block: float) -> float:
+def _block_timeout(client: Any, block: float) -> float:
     """``block`` rounded up to the millisecond, kept under the client's socket timeout."""
     block = max(0.001, round(block + 0.0005, 3))
     try:

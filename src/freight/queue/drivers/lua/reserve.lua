@@ -1,13 +1,20 @@
 --[[
 reserve.lua: make due jobs ready, then reserve up to N ready jobs for one worker.
 
-Key schema: see push.lua (ready LIST, delayed ZSET, reserved ZSET, notify LIST, all
-under the queue's hash tag). Envelopes are "<attempts>|<id>|<payload>".
+Key schema (every key of a queue shares the hash tag {<queue>}, so a queue lives in
+one Redis Cluster slot, and every key reaches a script through KEYS):
+  <prefix>:{<queue>}:ready      LIST  envelopes ready to run, oldest at the head
+  <prefix>:{<queue>}:delayed    ZSET  envelopes waiting, score = available-at (Unix seconds)
+  <prefix>:{<queue>}:reserved   ZSET  envelopes being run, score = reservation deadline
+
+An envelope is "<attempts>|<id>|<payload>": the times the job was reserved, a random
+id that keeps envelopes unique, and the payload exactly as the client encoded it.
+A push is a plain RPUSH to the ready list (or ZADD to the delayed set): one native
+command is atomic by itself and needs no script.
 
 KEYS[1]  ready list
 KEYS[2]  delayed sorted set (score = available-at)
 KEYS[3]  reserved sorted set (score = reservation deadline)
-KEYS[4]  notify list
 ARGV[1]  now (Unix seconds, from the client's clock)
 ARGV[2]  reservation deadline for the jobs reserved now (now + retry_after)
 ARGV[3]  N: the most jobs to reserve
@@ -18,9 +25,7 @@ Steps, atomically:
   2. reserved jobs whose deadline <= now (their worker died or stalled) move to the
      tail of the ready list, keeping the attempts they have already used;
   3. up to N envelopes are popped from the head of the ready list, their attempts
-     count is incremented, and they are added to the reserved set with the deadline;
-  4. if jobs remain ready a wake-up token is left for the next waiting worker,
-     otherwise stale tokens are dropped.
+     count is incremented, and they are added to the reserved set with the deadline.
 
 Returns the reserved envelopes (attempts already incremented), oldest first.
 ]]
@@ -41,7 +46,6 @@ migrate(KEYS[3], KEYS[1], ARGV[1], ARGV[4])
 
 local popped = redis.call('LPOP', KEYS[1], ARGV[3])
 if not popped then
-  redis.call('DEL', KEYS[4])
   return {}
 end
 
@@ -64,13 +68,5 @@ for i, envelope in ipairs(popped) do
 end
 for first = 1, #scored, 2000 do
   redis.call('ZADD', KEYS[3], unpack(scored, first, math.min(first + 1999, #scored)))
-end
-
-if redis.call('LLEN', KEYS[1]) > 0 then
-  if redis.call('LLEN', KEYS[4]) == 0 then
-    redis.call('RPUSH', KEYS[4], 1)
-  end
-else
-  redis.call('DEL', KEYS[4])
 end
 return reserved
