@@ -94,7 +94,7 @@ def test_extend_with_a_store_factory_a_repository_factory_or_an_import_path() ->
     assert m.store().name == "made"
     m.extend("custom", "freight.cache.stores.null:create")
     assert m.store().store.driver == "null"
-    m.extend("custom", lambda config, manager: "not a store")
+    m.extend("custom", lambda config, manager: "not a store")  # type: ignore[arg-type,return-value]
     with pytest.raises(ConfigurationError, match="not a Store"):
         m.store()
 

@@ -52,10 +52,16 @@ def test_put_then_get_round_trips(env: CacheEnv, cache: Repository, value: Any) 
 
 def test_get_returns_default_on_a_miss_and_calls_a_callable_default(cache: Repository) -> None:
     calls: list[int] = []
+
+    def compute() -> str:
+        calls.append(1)
+        return "computed"
+
     assert cache.get("absent") is None
     assert cache.get("absent", "fallback") == "fallback"
-    assert cache.get("absent", lambda: calls.append(1) or "computed") == "computed"
+    assert cache.get("absent", compute) == "computed"
     assert calls == [1]
+    assert cache.get("absent", list) == []
 
 
 def test_a_callable_default_is_not_called_on_a_hit(env: CacheEnv, cache: Repository) -> None:

@@ -114,13 +114,15 @@ class FileStore(Store):
         shard, path, lockpath = self._paths(_ENTRY, key)
         try:
             with self._flock(lockpath):
-                data = _read(path)
-                value = None if data is None else self._value(data)
-                if value is None or data is None:
-                    current, header = 0, _FOREVER_HEADER
-                else:
-                    current, header = _as_int(value, key, self.name), data[:HEADER_SIZE]
-                result = current + by
+                data = _read(path) or b""
+                value = self._value(data)
+                header = _FOREVER_HEADER if value is None else data[:HEADER_SIZE]
+                try:
+                    result = (0 if value is None else int(value)) + by
+                except ValueError:
+                    raise CacheError(
+                        f"cannot increment key {key!r} in store {self.name!r}: not an integer"
+                    ) from None
                 self._write(shard, path, header, b"%d" % result)
                 return result
         except OSError as exc:
@@ -188,7 +190,7 @@ class FileStore(Store):
     def _paths(self, kind: bytes, key: str) -> tuple[str, str, str]:
         """(shard directory, entry path, lock file path) of ``key`` in key space ``kind``."""
         digest = hashlib.sha256(self._salt + kind + key.encode("utf-8", "surrogatepass")).hexdigest()
-        top = os.path.join(self.directory if kind is _ENTRY else self.lock_directory, digest[:2])
+        top = os.path.join(self.directory if kind == _ENTRY else self.lock_directory, digest[:2])
         shard = os.path.join(top, digest[2:4])
         return shard, os.path.join(shard, digest), os.path.join(top, ".lock")
 
@@ -377,33 +379,19 @@ def _unlink(path: str) -> bool:
         return False
 
 
-def _subdirs(path: str) -> Iterator[str]:
+def _subdirs(path: str) -> list[str]:
+    return [e.path for e in _scan(path) if e.is_dir(follow_symlinks=False)]
+
+
+def _files(path: str) -> list[os.DirEntry[str]]:
+    return [e for e in _scan(path) if e.is_file(follow_symlinks=False)]
+
+
+def _scan(path: str) -> list[os.DirEntry[str]]:
     try:
-        entries = list(os.scandir(path))
+        return list(os.scandir(path))
     except FileNotFoundError:
-        return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield entry.path
-
-
-def _files(path: str) -> Iterator[os.DirEntry[str]]:
-    try:
-        entries = list(os.scandir(path))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        if entry.is_file(follow_symlinks=False):
-            yield entry
-
-
-def _as_int(raw: bytes, key: str, store: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise CacheError(
-            f"cannot increment key {key!r} in store {store!r}: its value is not an integer"
-        ) from None
+        return []
 
 
 def create(config: dict[str, Any], manager: CacheManager) -> FileStore:
