@@ -286,3 +286,33 @@ def test_an_invalid_file_names_the_key(tmp_path: Path) -> None:
     path = write(tmp_path / "freight.toml", '[queue.connections.database]\nretry_after = "soon"\n')
     with pytest.raises(ConfigurationError, match=r"'queue.connections.database.retry_after'"):
         load_config(path, env=NO_ENV)
+
+
+# -- changing a driver --------------------------------------------------------------------------
+def test_a_table_naming_another_driver_replaces_the_default_table() -> None:
+    config = load_config({"queue": {"failed": {"driver": "redis", "prefix": "app:failed"}},
+                          "cache": {"stores": {"file": {"driver": "array"}}}}, env=NO_ENV)
+    assert config["queue"]["failed"] == {"driver": "redis", "prefix": "app:failed"}  # no SQLite url
+    assert config["cache"]["stores"]["file"] == {"driver": "array"}
+
+
+def test_a_table_naming_the_same_driver_still_merges() -> None:
+    config = load_config({"queue": {"failed": {"driver": "database", "table": "dead"}}}, env=NO_ENV)
+    assert config["queue"]["failed"] == {"driver": "database", "url": "sqlite:///storage/queue.sqlite3",
+                                         "table": "dead"}
+
+
+def test_an_env_driver_change_resets_the_table_whatever_the_variable_order() -> None:
+    for env in (
+        {"FREIGHT__queue__failed__prefix": "x", "FREIGHT__queue__failed__driver": "redis"},
+        {"FREIGHT__queue__failed__driver": "redis", "FREIGHT__queue__failed__prefix": "x"},
+    ):
+        assert load_config(env=env)["queue"]["failed"] == {"driver": "redis", "prefix": "x"}
+    same = load_config(env={"FREIGHT__queue__failed__driver": "database"})["queue"]["failed"]
+    assert same["url"] == "sqlite:///storage/queue.sqlite3"
+
+
+def test_a_file_and_env_together_change_a_driver(tmp_path: Path) -> None:
+    write(tmp_path / "freight.toml", '[queue.failed]\ndriver = "redis"\nurl = "redis://127.0.0.1:6379/2"\n')
+    config = load_config(env={"FREIGHT__queue__failed__prefix": "p"})
+    assert config["queue"]["failed"] == {"driver": "redis", "url": "redis://127.0.0.1:6379/2", "prefix": "p"}

@@ -7,6 +7,7 @@ Sources, lowest precedence first:
 2. the given dict or TOML file — or, when nothing is given, ``./freight.toml`` or the
    ``[tool.freight]`` table of ``./pyproject.toml`` if either exists. Tables are merged
    key by key into the defaults, so a config naming only a redis store keeps ``file``;
+   a table that names another ``driver`` than the table it overrides replaces it whole;
 3. environment variables: ``FREIGHT_CACHE_DEFAULT``, ``FREIGHT_CACHE_PREFIX``,
    ``FREIGHT_QUEUE_DEFAULT``, and any key path spelled with double underscores, such as
    ``FREIGHT__queue__connections__redis__retry_after=120`` (values parsed as TOML
@@ -114,11 +115,18 @@ def _from_file(path: Path) -> dict[str, Any]:
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+        current = base.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict) and not _replaces(current, value):
+            _merge(current, value)
         else:
             base[key] = copy.deepcopy(value)
     return base
+
+
+def _replaces(current: Mapping[str, Any], value: Mapping[str, Any]) -> bool:
+    """A table naming another driver replaces the one it overrides instead of merging into it,
+    so ``[queue.failed] driver = "redis"`` does not inherit the default's SQLite ``url``."""
+    return "driver" in value and "driver" in current and value["driver"] != current["driver"]
 
 
 def _parse_scalar(text: str) -> Any:
@@ -135,6 +143,8 @@ def _set_path(config: dict[str, Any], path: list[str], value: Any, origin: str) 
         if not isinstance(child, dict):
             raise ConfigurationError(f"{origin}: {part!r} is not a table, cannot set {'.'.join(path)}")
         node = child
+    if path[-1] == "driver" and node.get("driver") not in (None, value):
+        node.clear()  # another driver: start from a clean table, as a file would (see _replaces)
     node[path[-1]] = value
 
 
@@ -142,10 +152,14 @@ def _apply_env(config: dict[str, Any], env: Mapping[str, str]) -> None:
     for name, path in _SHORT_ENV.items():
         if env.get(name):
             _set_path(config, list(path), env[name], name)
+    paths = []
     for name, value in env.items():
         if name.startswith("FREIGHT__") and len(name) > len("FREIGHT__"):
-            parts = [p for p in name[len("FREIGHT__") :].split("__") if p]
-            _set_path(config, [p.lower() for p in parts], _parse_scalar(value), name)
+            parts = [p.lower() for p in name[len("FREIGHT__") :].split("__") if p]
+            if parts:
+                paths.append((parts[-1] != "driver", name, parts, value))
+    for _, name, parts, value in sorted(paths):  # every "driver" first: it may reset its table
+        _set_path(config, parts, _parse_scalar(value), name)
 
 
 def _require(condition: bool, key: str, why: str) -> None:
