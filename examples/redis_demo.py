@@ -32,7 +32,7 @@ app = Application({
     "queue": {
         "default": "redis",
         "connections": {"redis": {"driver": "redis", "queue": QUEUE, "retry_after": 90}},
-        "failed": {"driver": "redis", "prefix": PREFIX},
+        "failed": {"driver": "redis", "prefix": f"{PREFIX}:failed"},
     },
 })
 
@@ -67,6 +67,7 @@ def main() -> int:
                   f"a second acquire: {cache.lock('report', 10).acquire()}")
 
         print("\nqueue")
+        cache.put_many({"words": 0, "jobs-done": 0})
         sentences = ["the quick brown fox", "jumps over", "the lazy dog", "freight runs jobs", "on redis"]
         ids = queue.bulk([CountWords(text=s) for s in sentences])
         print(f"  bulk-pushed {len(ids)} jobs; size of {QUEUE!r}: {queue.size()}")
@@ -76,12 +77,14 @@ def main() -> int:
         sys.stdout.flush()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")] if p)}
-        code = subprocess.run(command, env=env).returncode
+        code = subprocess.run(command, env=env, stderr=subprocess.STDOUT).returncode
         print(f"  worker exited with {code}; jobs done: {cache.get('jobs-done')}, "
-              f"words counted: {cache.get('words')}, size now: {queue.size()}")
+              f"words counted: {cache.get('words')}, size now: {queue.size()}, "
+              f"failed: {len(app.queue().failed().all())}")
         return code
-    finally:
+    finally:  # leave nothing behind on the server
         queue.clear()
+        app.queue().failed().flush()
         cache.flush()
         app.close()
 

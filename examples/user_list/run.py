@@ -41,6 +41,16 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
+def describe() -> str:
+    """Which cache store and queue connection the example runs on."""
+    cache_name, queue_name = app.config["cache"]["default"], app.config["queue"]["default"]
+    store = app.config["cache"]["stores"][cache_name]
+    connection = app.config["queue"]["connections"][queue_name]
+    where = store.get("path") or store.get("url") or ""
+    return (f"cache store {cache_name!r} ({store['driver']} {where}), "
+            f"queue connection {queue_name!r} ({connection['driver']} {connection.get('url', '')})")
+
+
 def start_over(users: UserTable) -> None:
     """Forget what earlier runs left: the users, their markers, the cached list, the outbox."""
     cache = app.cache()
@@ -63,9 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     users = UserTable(latency=args.latency)
     component = UserListComponent(app, users)
     queue = app.queue()
-    cache_store = app.config["cache"]["stores"][app.config["cache"]["default"]]
-    print(f"freight user-list example ({app!r}; cache: {cache_store}, queue: "
-          f"{app.config['queue']['connections'][app.config['queue']['default']].get('url', '')})")
+    app.cache().store()  # open the store now, so the renders below time reads, not start-up
+    print(f"freight user-list example: {describe()}")
 
     print("\n1. signing users up (one welcome email job per NEW user)")
     queued = 0
@@ -95,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(EXAMPLES), env.get("PYTHONPATH", "")] if p)
-    code = subprocess.run([sys.executable, *WORKER], env=env).returncode
+    # the worker logs one line per job on stderr; show it in order with this output
+    code = subprocess.run([sys.executable, *WORKER], env=env, stderr=subprocess.STDOUT).returncode
     print(f"   worker exited with {code}; queue 'emails' holds {queue.size('emails')}")
 
     outbox = outbox_path()

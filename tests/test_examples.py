@@ -1,0 +1,226 @@
+"""The runnable examples and the README's two commands, run for real.
+
+Each example runs in a temporary directory with the current interpreter (freight is
+installed in the test environment), as a subprocess, and its output and side effects
+are checked. The WSGI application is also called in-process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+from freight import Application
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment minus FREIGHT_* settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FREIGHT_")}
+    env.update(extra)
+    return env
+
+
+def run(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, cwd=cwd, env=clean_env(**env), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, f"{argv} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+# -- examples/user_list ------------------------------------------------------------------------
+USER_LIST = [sys.executable, str(EXAMPLES / "user_list" / "run.py"), "--latency", "0.05"]
+EMAILS = ["ada@example.com", "grace@example.com", "alan@example.com"]
+
+
+def test_user_list_runs_end_to_end(tmp_path: Path) -> None:
+    out = run(USER_LIST, tmp_path).stdout
+    # one job per new user, none per render
+    assert out.count("queued SendWelcomeEmail") == 3
+    assert "3 job(s) dispatched; queue 'emails' holds 3" in out
+    assert "rendering queued nothing: queue 'emails' still holds 3" in out
+    # a miss that loads from SQLite, then a hit, each timed
+    miss = re.search(r"render 1: cache MISS, loaded 3 users from SQLite in ([\d.]+) ms", out)
+    hit = re.search(r"render 2: cache HIT, 3 users in ([\d.]+) ms", out)
+    assert miss and hit, out
+    assert float(miss.group(1)) >= 50 > float(hit.group(1))
+    # the worker ran every job, logging one line each, and the queue is empty
+    assert "$ python -m freight work --app user_list.app:app --queue emails --stop-when-empty" in out
+    assert out.count("user_list.jobs:SendWelcomeEmail") == 3 and out.count(" DONE") == 3
+    assert "worker exited with 0; queue 'emails' holds 0" in out
+    # the outbox holds exactly one email per user
+    outbox = (tmp_path / "storage" / "outbox.txt").read_text(encoding="utf-8")
+    assert [line for line in outbox.splitlines() if line.startswith("To: ")] == [
+        "To: Ada Lovelace <ada@example.com>", "To: Grace Hopper <grace@example.com>",
+        "To: Alan Turing <alan@example.com>",
+    ]
+    assert "4. the outbox (storage/outbox.txt): 3 email(s)" in out
+    # everything lives under ./storage on the embedded defaults
+    assert (tmp_path / "storage" / "queue.sqlite3").is_file()
+    assert (tmp_path / "storage" / "cache").is_dir()
+
+    # a second run: nobody is new, nothing is queued, the cached list is served, no email twice
+    again = run(USER_LIST, tmp_path).stdout
+    assert again.count("already registered, no job") == 3
+    assert "0 job(s) dispatched" in again
+    assert "render 1: cache HIT" in again
+    assert (tmp_path / "storage" / "outbox.txt").read_text(encoding="utf-8") == outbox
+
+    # --fresh starts over
+    fresh = run([*USER_LIST, "--fresh"], tmp_path).stdout
+    assert fresh.count("queued SendWelcomeEmail") == 3 and "render 1: cache MISS" in fresh
+    assert (tmp_path / "storage" / "outbox.txt").read_text(encoding="utf-8").count("To: ") == 3
+
+
+def test_a_redelivered_welcome_email_is_not_sent_twice(tmp_path: Path) -> None:
+    """At-least-once delivery: running the same job twice writes one email."""
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from user_list.app import app\n"
+        "from user_list.jobs import SendWelcomeEmail\n"
+        "job = SendWelcomeEmail(user_id=7, name='Ada Lovelace', email='ada@example.com')\n"
+        "job.handle(); job.handle()\n"
+    )
+    run([sys.executable, "-c", script, str(EXAMPLES)], tmp_path)
+    assert (tmp_path / "storage" / "outbox.txt").read_text(encoding="utf-8").count("To: ") == 1
+
+
+# -- the README's two commands ----------------------------------------------------------------------
+def fenced_blocks(text: str) -> list[str]:
+    return re.findall(r"^```[a-z]*\n(.*?)^```", text, re.S | re.M)
+
+
+def test_the_readme_first_command_installs_freight_and_runs_the_example() -> None:
+    blocks = [b for b in fenced_blocks(README) if "examples/user_list/run.py" in b]
+    assert blocks, "README.md has no code block running examples/user_list/run.py"
+    first = blocks[0].strip()
+    assert "\n" not in first, "the first command must be one line"
+    assert README.index(first) < README.index("bash scripts/test"), "it must come before the test command"
+    steps = [step.strip() for step in first.split("&&")]
+    assert steps[0] == "python3 -m venv .venv"
+    assert re.fullmatch(r"\.venv/bin/pip install (-q )?-e \"\.\[database\]\"", steps[1]), steps[1]
+    # the last step is exactly what test_user_list_runs_end_to_end runs (with this interpreter)
+    assert steps[2] == ".venv/bin/python examples/user_list/run.py"
+    assert (ROOT / "examples" / "user_list" / "run.py").is_file()
+    # the extra it installs is the one the embedded defaults need (the SQLite queue)
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'^database = \["SQLAlchemy', pyproject, re.M)
+
+
+def test_the_readme_second_command_is_the_test_command() -> None:
+    section = README.split("## Running the tests", 1)
+    assert len(section) == 2, "README.md lacks its '## Running the tests' section"
+    assert "bash scripts/test" in section[1]
+    assert (ROOT / "scripts" / "test").is_file()
+    assert "scripts/test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+# -- examples/wsgi_app.py ------------------------------------------------------------------------------
+@pytest.fixture
+def wsgi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The example module, imported fresh in an empty directory (its storage goes there)."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("FREIGHT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("WSGI_APP_RENDER_SECONDS", "0.01")
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    saved = Application.current()
+    sys.modules.pop("wsgi_app", None)
+    module = importlib.import_module("wsgi_app")
+    yield module
+    module.app.close()
+    sys.modules.pop("wsgi_app", None)
+    Application._current = saved
+
+
+def call(app: Any, method: str, path: str, body: str = "") -> tuple[str, dict[str, str], str]:
+    environ: dict[str, Any] = {"REQUEST_METHOD": method, "PATH_INFO": path}
+    if body:
+        environ.update(CONTENT_LENGTH=str(len(body)), CONTENT_TYPE="application/x-www-form-urlencoded")
+    setup_testing_defaults(environ)
+    environ["wsgi.input"] = io.BytesIO(body.encode())
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    data = b"".join(app(environ, start_response))
+    assert int(seen["headers"]["Content-Length"]) == len(data)
+    return seen["status"], seen["headers"], data.decode()
+
+
+def test_wsgi_app_caches_the_page(wsgi: ModuleType) -> None:
+    status, headers, first = call(wsgi.application, "GET", "/")
+    assert status == "200 OK" and headers["X-Cache"] == "MISS" and "<h1>Squares</h1>" in first
+    status, headers, second = call(wsgi.application, "GET", "/")
+    assert status == "200 OK" and headers["X-Cache"] == "HIT"
+    assert second == first  # the same rendering, "built at" time included
+    wsgi.app.cache().forget("page:/")
+    assert call(wsgi.application, "GET", "/")[1]["X-Cache"] == "MISS"
+
+
+def test_wsgi_app_dispatches_a_job_that_a_worker_runs(wsgi: ModuleType, tmp_path: Path) -> None:
+    status, _, body = call(wsgi.application, "POST", "/subscribe", "email=ada%40example.com")
+    assert status == "202 Accepted" and len(json.loads(body)["queued"]) == 32
+    call(wsgi.application, "POST", "/subscribe", "email=grace%40example.com")
+    status, _, body = call(wsgi.application, "GET", "/health")
+    assert status == "200 OK" and json.loads(body) == {"queue": "database", "queue_size": 2}
+    run([sys.executable, "-m", "freight", "work", "--app", "wsgi_app:app", "--stop-when-empty"],
+        tmp_path, PYTHONPATH=str(EXAMPLES))
+    assert (tmp_path / "storage" / "subscribers.txt").read_text().split() == [
+        "ada@example.com", "grace@example.com"]
+    assert json.loads(call(wsgi.application, "GET", "/health")[2])["queue_size"] == 0
+
+
+def test_wsgi_app_rejects_bad_requests(wsgi: ModuleType) -> None:
+    status, _, body = call(wsgi.application, "POST", "/subscribe", "email=nope")
+    assert status == "400 Bad Request" and "email is required" in body
+    assert wsgi.app.queue().size() == 0
+    assert call(wsgi.application, "GET", "/subscribe")[0] == "405 Method Not Allowed"
+    status, _, body = call(wsgi.application, "GET", "/<script>")
+    assert status == "404 Not Found" and "<script>" not in body
+
+
+# -- examples/redis_demo.py ------------------------------------------------------------------------------
+def test_redis_demo_uses_freight_redis_url(tmp_path: Path, redis_url: str, unique: str) -> None:
+    import redis
+
+    result = run([sys.executable, str(EXAMPLES / "redis_demo.py")], tmp_path,
+                 FREIGHT_REDIS_URL=redis_url, REDIS_DEMO_PREFIX=unique, REDIS_DEMO_QUEUE=unique)
+    out = result.stdout
+    assert f"redis at {redis_url}: cache prefix {unique!r}, queue {unique!r}" in out
+    assert "put/get with a 60 s TTL: 'hello'" in out
+    assert "add on an existing key: False" in out
+    assert "increment: 1, 2, 12" in out
+    assert "remember: 42" in out
+    assert "a second acquire: False" in out
+    assert f"bulk-pushed 5 jobs; size of {unique!r}: 5" in out
+    assert out.count("redis_demo:CountWords") == 5
+    assert "worker exited with 0; jobs done: 5, words counted: 14, size now: 0, failed: 0" in out
+    # nothing was left on the shared server, and nothing went to the embedded SQLite defaults
+    client = redis.Redis.from_url(redis_url)
+    assert list(client.scan_iter(match=f"*{unique}*", count=1000)) == []
+    assert not (tmp_path / "storage").exists()
+
+
+def test_redis_demo_explains_a_missing_url(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLES / "redis_demo.py")], cwd=tmp_path,
+                            env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "set FREIGHT_REDIS_URL" in result.stderr
