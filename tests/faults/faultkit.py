@@ -128,14 +128,16 @@ class Processes:
         *,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        pipes: bool = False,
     ) -> Proc:
+        """Start ``argv`` in a new session; output to a log file, or stdin/stdout as pipes."""
         log = self.logdir / f"{name}-{len(self.started)}.log"
         with log.open("wb") as fh:
             popen = subprocess.Popen(
                 list(argv),
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if pipes else fh,
+                stderr=fh if pipes else subprocess.STDOUT,
+                stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
                 env=env,
                 cwd=str(cwd) if cwd else None,
                 start_new_session=True,

@@ -5,18 +5,21 @@ while readers read. A reader sees a complete value (old or new) or a miss, never
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from faultkit import HERE, PYTHON, Processes, report, scaled, wait_until, worker_env
+from faultkit import HERE, PYTHON, Processes, report, scaled, worker_env
 
 from freight.cache.manager import CacheManager
 from freight.serialization import JsonCodec
 
 KEY = "contended"
+WRITERS = 2
 
 
 def check(raw: bytes | None, codec: JsonCodec) -> str | None:
@@ -34,7 +37,7 @@ def check(raw: bytes | None, codec: JsonCodec) -> str | None:
 
 def test_killed_writers_never_leave_garbage(procs: Processes, tmp_path: Path) -> None:
     path = tmp_path / "cache"
-    kills = scaled(200, 40)
+    rounds = scaled(300, 60)
     repo = CacheManager(
         {"default": "file", "stores": {"file": {"driver": "file", "path": str(path)}}}
     ).store()
@@ -66,28 +69,21 @@ def test_killed_writers_never_leave_garbage(procs: Processes, tmp_path: Path) ->
     for t in readers:
         t.start()
     rng = random.Random(5)
-    env = worker_env()
+    spawner = procs.start(
+        "writers", [PYTHON, str(HERE / "fault_writer.py"), str(path), KEY], env=worker_env(), pipes=True
+    )
+    assert spawner.popen.stdin is not None and spawner.popen.stdout is not None
     started = time.monotonic()
     try:
-        for i in range(kills):
-            writers = [
-                procs.start(
-                    f"writer{i}-{w}",
-                    [PYTHON, str(HERE / "fault_writer.py"), str(path), KEY, f"w{i}{w}"],
-                    env=env,
-                )
-                for w in range(2)
-            ]
-            wait_until(
-                lambda ws=writers: all("writing" in w.output() for w in ws),
-                20,
-                "writers to start",
-                interval=0.005,
-                on_timeout=procs.logs,
-            )
+        for _ in range(rounds):
+            pids = []
+            for _ in range(WRITERS):
+                spawner.popen.stdin.write(b"go\n")
+                spawner.popen.stdin.flush()
+                pids.append(int(spawner.popen.stdout.readline()))
             time.sleep(rng.uniform(0.005, 0.06))
-            for w in writers:
-                w.kill9()
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)  # a writer this test forked, by its pid
     finally:
         stop.set()
         for t in readers:
@@ -96,7 +92,7 @@ def test_killed_writers_never_leave_garbage(procs: Processes, tmp_path: Path) ->
     leftovers = sorted(p.name for p in path.rglob("*") if p.is_file())
     report(
         "torn_writes",
-        writer_kills=kills * 2,
+        writer_kills=rounds * WRITERS,
         reads=reads,
         garbage=len(bad),
         seconds=round(elapsed, 1),
