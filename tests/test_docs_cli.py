@@ -34,47 +34,51 @@ def sub_commands() -> set[str]:
     return set(actions[0].choices)
 
 
-def mentions() -> list[tuple[str, str]]:
-    """(source, sub-command) for every ``python -m freight <sub-command>`` in the sources."""
+def mentions(path: Path) -> list[str]:
+    """Every sub-command named as ``python -m freight <sub-command>`` in ``path``."""
+    return [m.group(2) for m in MENTION.finditer(path.read_text(encoding="utf-8"))]
+
+
+def command_lines(path: Path) -> list[str]:
+    """The argv text of complete ``python -m freight`` lines inside fenced code blocks of ``path``."""
     found = []
-    for path in SOURCES:
-        for match in MENTION.finditer(path.read_text(encoding="utf-8")):
-            found.append((str(path.relative_to(ROOT)), match.group(2)))
+    if path.suffix != ".md":
+        return found
+    for block in FENCE.findall(path.read_text(encoding="utf-8")):
+        for line in block.splitlines():
+            at = line.find("-m freight")
+            if at < 0 or "python" not in line[:at]:
+                continue
+            rest = line[at + len("-m freight"):].split("#", 1)[0].split("&&", 1)[0].strip()
+            rest = rest.rstrip("\\").strip()
+            if rest and not PLACEHOLDER.search(rest):
+                found.append(rest)
     return found
 
 
-def command_lines() -> list[tuple[str, str]]:
-    """(source, argv text) for complete command lines inside fenced code blocks."""
-    found = []
-    for path in SOURCES:
-        if path.suffix != ".md":
-            continue
-        for block in FENCE.findall(path.read_text(encoding="utf-8")):
-            for line in block.splitlines():
-                at = line.find("-m freight")
-                if at < 0 or "python" not in line[:at]:
-                    continue
-                rest = line[at + len("-m freight"):].split("#", 1)[0].split("&&", 1)[0].strip()
-                rest = rest.rstrip("\\").strip()
-                if rest and not PLACEHOLDER.search(rest):
-                    found.append((str(path.relative_to(ROOT)), rest))
-    return found
+def name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
 
 
 def test_the_docs_name_commands_at_all() -> None:
-    names = {name for _, name in mentions()}
+    names = {sub for path in SOURCES for sub in mentions(path)}
     assert {"work", "failed", "retry"} <= names, names
 
 
-@pytest.mark.parametrize(("source", "name"), sorted(set(mentions())))
-def test_every_named_sub_command_exists(source: str, name: str) -> None:
-    assert name in sub_commands(), f"{source} names `python -m freight {name}`, which does not exist"
+@pytest.mark.parametrize("path", SOURCES, ids=name)
+def test_every_named_sub_command_exists(path: Path) -> None:
+    known = sub_commands()
+    unknown = sorted({sub for sub in mentions(path) if sub not in known})
+    assert not unknown, f"{name(path)} names `python -m freight` sub-commands that do not exist: {unknown}"
 
 
-@pytest.mark.parametrize(("source", "argv"), sorted(set(command_lines())))
-def test_every_documented_command_line_parses(source: str, argv: str) -> None:
+@pytest.mark.parametrize("path", SOURCES, ids=name)
+def test_every_documented_command_line_parses(path: Path) -> None:
     parser = build_parser()
-    try:
-        parser.parse_args(shlex.split(argv))
-    except SystemExit as exc:
-        pytest.fail(f"{source}: `python -m freight {argv}` does not parse (exit {exc.code})")
+    bad = []
+    for argv in command_lines(path):
+        try:
+            parser.parse_args(shlex.split(argv))
+        except SystemExit as exc:
+            bad.append(f"`python -m freight {argv}` (exit {exc.code})")
+    assert not bad, f"{name(path)}: command lines that do not parse: {bad}"
