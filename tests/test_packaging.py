@@ -71,14 +71,12 @@ def test_import_freight_needs_no_extra() -> None:
     ],
 )
 def test_missing_client_names_the_extra(code: str, extra: str) -> None:
-    result = run_without_extras(
-        f"""
-        from freight.errors import MissingDependencyError
-        try:
-        {textwrap.indent(code, '    ')}
-        except MissingDependencyError as exc:
-            print("MISSING", exc)
-        """
+    program = (
+        "from freight.errors import MissingDependencyError\n"
+        "try:\n" + textwrap.indent(code, "    ") + "\n"
+        "except MissingDependencyError as exc:\n"
+        "    print('MISSING', exc)\n"
     )
+    result = run_without_extras(program)
     assert result.returncode == 0, result.stderr
     assert f'pip install "freight[{extra}]"' in result.stdout, result.stdout
