@@ -224,3 +224,123 @@ def test_redis_demo_explains_a_missing_url(tmp_path: Path) -> None:
                             env=clean_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "set FREIGHT_REDIS_URL" in result.stderr
+
+
+# -- docs/extending.md: its code blocks, run as printed -------------------------------------------------
+EXTENDING = (ROOT / "docs" / "extending.md").read_text(encoding="utf-8")
+
+
+def extending_files() -> dict[str, str]:
+    """The ``# file: NAME`` code blocks of docs/extending.md, by file name."""
+    files = {}
+    for block in re.findall(r"^```python\n(.*?)^```", EXTENDING, re.S | re.M):
+        first, _, rest = block.partition("\n")
+        if first.startswith("# file: "):
+            files[first[len("# file: "):].strip()] = rest
+    return files
+
+
+@pytest.fixture
+def extending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """docs/extending.md's files written to an empty directory that is importable and current."""
+    for name, text in extending_files().items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    saved = Application.current()
+    for module in ("mystores", "memqueue", "myapp"):
+        sys.modules.pop(module, None)
+    yield tmp_path
+    for module in ("mystores", "memqueue", "myapp"):
+        sys.modules.pop(module, None)
+    Application._current = saved
+
+
+def test_extending_runs_as_printed(extending: Path) -> None:
+    assert set(extending_files()) == {"mystores.py", "memqueue.py", "myapp.py", "run_extending.py"}
+    expected = EXTENDING.split("Running `python run_extending.py` prints:", 1)[1]
+    expected = re.search(r"```\n(.*?)```", expected, re.S)
+    assert expected is not None
+    result = run([sys.executable, "run_extending.py"], extending)
+    assert result.stdout == expected.group(1)
+    assert (extending / "cache.sqlite3").is_file()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_documented_sqlite_store_keeps_the_store_contract(extending: Path) -> None:
+    from freight import CacheManager
+
+    clock = Clock()
+    config = {"default": "a", "prefix": "p",
+              "stores": {"a": {"driver": "sqlite", "path": "s.sqlite3"},
+                         "b": {"driver": "sqlite", "path": "s.sqlite3", "prefix": "other"}}}
+    manager = CacheManager(config, clock=clock)
+    manager.extend("sqlite", "mystores:create")
+    a, b = manager.store("a"), manager.store("b")
+    assert a.put("k", {"n": 1}, 10) and a.get("k") == {"n": 1} and b.get("k") is None
+    assert a.add("k", "x", 10) is False
+    a.put("none", None)
+    assert a.has("none") and a.get("none", "default") is None
+    clock.now += 11
+    assert a.get("k") is None and a.add("k", "again", 5) and a.get("k") == "again"
+    assert a.increment("n") == 1 and a.increment("n", 41) == 42 and a.decrement("n", 2) == 40
+    a.put("m", 5, 10)
+    assert a.increment("m") == 6
+    clock.now += 11
+    assert a.increment("m") == 1  # an expired counter starts over
+    assert a.touch("n", 5) and not a.touch("missing", 5)
+    clock.now += 6
+    assert a.get("n") is None
+    assert a.forget("none") and not a.forget("none")
+    assert a.remember("r", 60, lambda: [1, 2]) == [1, 2] == a.remember("r", 60, lambda: [3])
+    b.put("kept", 1)
+    lock = a.lock("job", 10)
+    assert lock.acquire() and not a.lock("job", 10).acquire()
+    assert a.flush() and a.get("r") is None and b.get("kept") == 1  # the prefix only; locks survive
+    assert a.restore_lock("job", lock.owner).current_owner() == lock.owner
+    assert not a.lock("job", 10, owner="intruder").release()
+    assert lock.refresh(20)
+    clock.now += 15
+    assert not a.lock("job").acquire()  # refreshed to 20 s, still held
+    assert lock.release() and a.lock("job").acquire()
+    manager.purge()
+
+
+def test_the_documented_memory_queue_redelivers_and_guards_reservations(extending: Path) -> None:
+    from freight import Job, QueueManager
+
+    clock = Clock()
+    manager = QueueManager({"default": "m", "connections": {"m": {"driver": "memory", "retry_after": 30}}},
+                           clock=clock)
+    manager.extend("memory", "memqueue:create")
+    queue = manager.connection()
+    ids = queue.bulk([Job(n=1), Job(n=2)])
+    queue.later(60, Job(n=3))
+    assert queue.size() == 3 and len(ids) == 2
+    first = queue.pop()
+    assert first is not None and first.id and first.attempts == 1
+    second = queue.pop()
+    assert second is not None and queue.pop() is None  # the delayed job is not due
+    queue.ack(second)
+    clock.now += 31  # first's reservation lapsed: it comes back, and its old holder loses it
+    again = queue.pop()
+    assert again is not None and again.raw == first.raw and again.attempts == 2
+    assert not queue.extend(first)
+    queue.ack(first)  # a stale holder's ack changes nothing
+    assert queue.size() == 2
+    assert queue.extend(again, 100)
+    clock.now += 40
+    third = queue.pop()
+    assert third is not None and '"n":3' in third.raw  # the delayed job is due; `again` is still held
+    queue.release(again, 10)
+    assert queue.pop() is None
+    clock.now += 10
+    assert queue.pop() is not None
+    assert queue.clear() == 2 and queue.size() == 0
