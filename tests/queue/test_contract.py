@@ -201,6 +201,22 @@ def test_stale_ack_and_release_leave_the_redelivered_job_alone(queue: Queue, clo
     assert queue.size() == 0
 
 
+def test_late_release_of_an_expired_job_never_duplicates_it(queue: Queue, clock: FakeClock) -> None:
+    """A worker releasing a job whose reservation already expired leaves exactly one copy."""
+    queue.push_raw(raw(0), queue.default_queue)
+    queue.push_raw(raw(1), queue.default_queue)
+    stale = queue.pop()
+    assert stale is not None and number(stale) == 0
+    clock.advance(queue.retry_after)
+    other = queue.pop()  # takes job 1; job 0's expired reservation is noticed on the way
+    assert other is not None
+    queue.release(stale, 0)
+    queue.ack(other)
+    assert queue.size() == 1
+    again = queue.pop_many(limit=10)
+    assert [(number(j), j.attempts) for j in again] == [(0, 2)]
+
+
 def test_extend_keeps_a_long_job_reserved(queue: Queue, clock: FakeClock) -> None:
     """Heartbeats keep a job running past retry_after from being handed to another worker."""
     queue.push_raw(raw(1), queue.default_queue)

@@ -165,8 +165,9 @@ class DatabaseQueue(Queue):
         """Create the jobs table and its index when missing (safe when several processes race)."""
         import sqlalchemy as sa
 
+        conn = self._connect(f"create table {self.table.name!r}")
         try:
-            with self.engine.begin() as conn:
+            with conn, conn.begin():
                 self.table.create(conn, checkfirst=True)
         except self._sa_error as exc:
             # another process may have created it between our check and our CREATE
@@ -191,7 +192,7 @@ class DatabaseQueue(Queue):
 
         if self._sqlite and self.sqlite_wal and _sqlite_file(self.engine):
             try:
-                with self.engine.connect() as conn:
+                with self._connect("open the SQLite database") as conn:
                     conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             except self._sa_error as exc:
                 self._fail(exc, "switch the SQLite database to WAL mode")
@@ -231,18 +232,22 @@ class DatabaseQueue(Queue):
             ) from exc
         raise QueueError(f"cannot {action} on {where}: {exc}") from exc
 
-    @contextmanager
-    def _transaction(self, action: str, engine: Engine | None = None) -> Iterator[Connection]:
-        """A connection in a transaction that commits on success; errors become QueueErrors."""
-        if not self._ready:
-            self._setup()
+    def _connect(self, action: str, engine: Engine | None = None) -> Connection:
+        """A pooled connection; failing to get one is a QueueConnectionError."""
         try:
-            conn = (engine or self.engine).connect()
+            return (engine or self.engine).connect()
         except self._sa_error as exc:
             raise QueueConnectionError(
                 f"cannot {action}: the database of queue connection {self.name!r} "
                 f"({self.address}) is unreachable: {exc}"
             ) from exc
+
+    @contextmanager
+    def _transaction(self, action: str, engine: Engine | None = None) -> Iterator[Connection]:
+        """A connection in a transaction that commits on success; errors become QueueErrors."""
+        if not self._ready:
+            self._setup()
+        conn = self._connect(action, engine)
         try:
             with conn:
                 yield conn

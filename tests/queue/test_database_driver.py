@@ -1,0 +1,248 @@
+"""What only the database driver promises: its table, locking per dialect, statements, errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from freight.errors import QueueConnectionError, QueueError
+from freight.queue.drivers import database as database_driver
+from freight.queue.drivers.database import DatabaseQueue, row_locks
+
+if TYPE_CHECKING:
+    from conftest import FakeClock
+
+sa = pytest.importorskip("sqlalchemy")
+
+SQL = ("sqlite", "postgres", "mysql")
+
+
+def raw(n: int) -> str:
+    return json.dumps({"uuid": uuid.uuid4().hex, "job": "tests:Nothing", "data": {"n": n}})
+
+
+@pytest.fixture(params=SQL)
+def sql_kind(request: pytest.FixtureRequest) -> str:
+    """Each SQL backend in turn."""
+    return str(request.param)
+
+
+@pytest.fixture
+def dq(
+    sql_kind: str, queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any]
+) -> DatabaseQueue:
+    """A database queue on each SQL backend, with its own table."""
+    queue = make_queue(queue_config(sql_kind))
+    assert isinstance(queue, DatabaseQueue)
+    return queue
+
+
+@contextmanager
+def statements(queue: DatabaseQueue) -> Iterator[list[str]]:
+    """Collect the SQL statements ``queue`` sends while the block runs."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    sa.event.listen(queue.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(queue.engine, "before_cursor_execute", record)
+
+
+def row(queue: DatabaseQueue, job_id: str) -> dict[str, Any]:
+    with queue.engine.connect() as conn:
+        found = conn.execute(queue.table.select().where(queue.table.c.id == int(job_id))).mappings().one()
+    return dict(found)
+
+
+# -- the table -----------------------------------------------------------------------------
+def test_the_table_is_created_on_first_use_with_its_index(dq: DatabaseQueue) -> None:
+    """The first operation creates the table and the (queue, available_at, id) index."""
+    inspector = sa.inspect(dq.engine)
+    assert not inspector.has_table(dq.table.name)
+    assert dq.size() == 0
+    inspector = sa.inspect(dq.engine)
+    columns = {c["name"] for c in inspector.get_columns(dq.table.name)}
+    assert columns == {"id", "queue", "payload", "attempts", "reserved_at", "available_at", "created_at"}
+    indexes = {tuple(i["column_names"]) for i in inspector.get_indexes(dq.table.name)}
+    assert ("queue", "available_at", "id") in indexes
+
+
+def test_create_tables_is_idempotent_and_safe_when_processes_race(
+    sql_kind: str, queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any]
+) -> None:
+    """Several instances creating the same table at once all succeed."""
+    config = queue_config(sql_kind)
+    queues = [make_queue(config) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def create(queue: DatabaseQueue) -> None:
+        try:
+            queue.create_tables()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(q,)) for q in queues]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    queues[0].create_tables()
+    assert sa.inspect(queues[0].engine).has_table(config["table"])
+
+
+def test_a_row_records_reservation_and_release(dq: DatabaseQueue, clock: FakeClock) -> None:
+    """available_at is the due time while waiting and the deadline while reserved."""
+    pushed_at = clock.now
+    dq.push_raw(raw(1), dq.default_queue)
+    clock.advance(5)
+    job = dq.pop()
+    assert job is not None
+    reserved = row(dq, job.id)
+    assert (reserved["attempts"], reserved["reserved_at"]) == (1, clock.now)
+    assert reserved["available_at"] == pytest.approx(clock.now + dq.retry_after)
+    dq.release(job, 0)
+    released = row(dq, job.id)
+    assert released["reserved_at"] is None
+    assert released["available_at"] == pytest.approx(pushed_at)  # back in its place
+    assert released["created_at"] == pytest.approx(pushed_at)
+
+
+# -- locking and statements ------------------------------------------------------------------
+def test_locking_strategy_per_dialect(dq: DatabaseQueue, sql_kind: str) -> None:
+    """SQLite takes its write lock up front; PostgreSQL and MariaDB 10.6+ skip locked rows."""
+    dq.size()
+    expected = {"sqlite": "BEGIN IMMEDIATE", "postgres": "FOR UPDATE SKIP LOCKED"}
+    if sql_kind == "mysql":
+        skip, _ = row_locks(dq.engine.dialect)
+        expected["mysql"] = "FOR UPDATE SKIP LOCKED" if skip else "FOR UPDATE"
+    assert dq.locking == expected[sql_kind]
+
+
+@pytest.mark.parametrize(
+    ("name", "mariadb", "version", "skip"),
+    [
+        ("postgresql", False, (9, 4), False),
+        ("postgresql", False, (9, 5), True),
+        ("mysql", False, (5, 7, 44), False),
+        ("mysql", False, (8, 0, 0), False),
+        ("mysql", False, (8, 0, 1), True),
+        ("mysql", True, (10, 5, 9), False),
+        ("mysql", True, (10, 6, 0), True),
+        ("mariadb", True, (11, 4), True),
+        ("sqlite", False, (3, 40, 1), False),
+    ],
+)
+def test_skip_locked_is_used_only_where_the_server_has_it(
+    name: str, mariadb: bool, version: tuple[int, ...], skip: bool
+) -> None:
+    """SKIP LOCKED from PostgreSQL 9.5, MySQL 8.0.1 and MariaDB 10.6; plain FOR UPDATE before."""
+    dialect = SimpleNamespace(name=name, is_mariadb=mariadb, server_version_info=version)
+    assert row_locks(dialect)[0] is skip
+
+
+def test_without_skip_locked_concurrent_pops_still_never_share_a_job(
+    sql_kind: str, queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The plain FOR UPDATE fallback (old MySQL/MariaDB) serialises poppers but stays exact."""
+    if sql_kind == "sqlite":
+        pytest.skip("SQLite never uses row locks")
+    monkeypatch.setattr(database_driver, "row_locks", lambda dialect: (False, "FOR UPDATE"))
+    queue = make_queue(queue_config(sql_kind))
+    queue.push_raw_many([(raw(i), queue.default_queue, 0) for i in range(120)])
+    assert queue.locking == "FOR UPDATE"
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def consume() -> None:
+        while jobs := queue.pop_many(limit=3):
+            with lock:
+                seen.extend(json.loads(j.raw)["data"]["n"] for j in jobs)
+            queue.ack_many(jobs)
+
+    threads = [threading.Thread(target=consume) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(seen) == list(range(120))
+
+
+def test_round_trips_per_operation(dq: DatabaseQueue, sql_kind: str) -> None:
+    """One statement to reserve on PostgreSQL (two elsewhere), one DELETE per ack batch,
+    one INSERT per bulk chunk."""
+    dq.size()
+    with statements(dq) as seen:
+        dq.push_raw_many([(raw(i), dq.default_queue, 0) for i in range(50)])
+    assert seen == ["INSERT"]
+    with statements(dq) as seen:
+        jobs = dq.pop_many(limit=50)
+    assert len(jobs) == 50
+    expected = {"postgres": ["WITH"], "mysql": ["SELECT", "UPDATE"],
+                "sqlite": ["BEGIN", "SELECT", "UPDATE"]}
+    assert seen == expected[sql_kind]
+    with statements(dq) as seen:
+        dq.ack_many(jobs)
+    assert seen == ["DELETE"]
+    assert dq.size() == 0
+
+
+# -- SQLite specifics ----------------------------------------------------------------------------
+def test_sqlite_file_databases_switch_to_wal(queue_config: Callable[..., dict[str, Any]],
+                                             make_queue: Callable[..., Any], tmp_path: Any) -> None:
+    """WAL keeps readers and the worker from blocking each other; it can be turned off."""
+    def journal_mode(queue: DatabaseQueue) -> str:
+        queue.size()
+        with queue.engine.connect() as conn:
+            return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+
+    assert journal_mode(make_queue(queue_config("sqlite"))) == "wal"
+    plain = queue_config("sqlite", url=f"sqlite:///{tmp_path}/plain.sqlite3", sqlite_wal=False)
+    assert journal_mode(make_queue(plain)) == "delete"
+
+
+# -- errors ------------------------------------------------------------------------------------
+def test_an_unreachable_database_raises_queue_connection_error(make_queue: Callable[..., Any]) -> None:
+    """A refused connection names the connection and the address, never the password."""
+    queue = make_queue({"driver": "database", "name": "jobs-db",
+                        "url": "postgresql+psycopg://postgres:hunter2@127.0.0.1:1/test"})
+    with pytest.raises(QueueConnectionError) as caught:
+        queue.push_raw(raw(1), "q")
+    message = str(caught.value)
+    assert "jobs-db" in message and "127.0.0.1:1" in message and "hunter2" not in message
+    assert isinstance(caught.value.__cause__, sa.exc.SQLAlchemyError)
+
+
+def test_a_table_of_the_wrong_shape_raises_queue_error(
+    sql_kind: str, queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any]
+) -> None:
+    """A statement the database rejects becomes QueueError naming the connection."""
+    config = queue_config(sql_kind)
+    queue = make_queue(config)
+    with queue.engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {config['table']} (id INTEGER PRIMARY KEY)")
+    with pytest.raises(QueueError) as caught:
+        queue.push_raw(raw(1), queue.default_queue)
+    assert not isinstance(caught.value, QueueConnectionError)
+    assert sql_kind in str(caught.value)
+
+
+def test_create_reads_the_documented_defaults(sqlite_url: str) -> None:
+    """table "jobs", queue "default", retry_after 90, SQLite in WAL mode."""
+    queue = database_driver.create({"driver": "database", "url": sqlite_url, "name": "db"})
+    assert (queue.table.name, queue.default_queue, queue.retry_after, queue.name) == (
+        "jobs", "default", 90.0, "db")
+    assert queue.sqlite_wal is True and queue.signer is None
+    queue.engine.dispose()
