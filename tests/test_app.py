@@ -247,3 +247,11 @@ def test_the_worker_runs_jobs_of_the_application_named_by_app(tmp_path: Path) ->
     assert (tmp_path / "done.txt").read_text().splitlines() == ["one", "two"]
     assert "Note" in result.stderr  # one log line per job
     assert not (elsewhere / "storage").exists()  # the embedded defaults were not used
+
+
+def test_an_application_is_a_context_manager_that_closes() -> None:
+    with Application(ARRAY_CONFIG) as app:
+        assert current_app() is app
+        store = app.cache().store()
+    assert Application.current() is None
+    assert app.cache().store() is not store

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from freight.config import load_config
@@ -71,13 +72,25 @@ class Application:
         return self._queue
 
     def close(self) -> None:
-        """Close every resolved store and connection."""
+        """Close every resolved store and connection (``with Application(...) as app:`` does it
+        on exit); the managers reconnect if used again."""
         if self._cache is not None:
             self._cache.purge()
         if self._queue is not None:
             self._queue.purge()
         if Application._current is self:
             Application._current = None
+
+    def __enter__(self) -> Application:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return (
