@@ -16,111 +16,35 @@ SQLite/PostgreSQL; an INSERT and then ``UPDATE ... WHERE expired`` on MySQL);
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
+from freight.cache.stores.database_sql import (
+    HASH_MARK,
+    KEY_BYTES,
+    Statements,
+    fits,
+    is_retryable,
+    make_table,
+    stored_key,
+)
 from freight.connections import sql_engine
 from freight.errors import CacheConnectionError, CacheError, ConfigurationError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.sql import Executable
 
 __all__ = ["DatabaseLock", "DatabaseStore", "KEY_BYTES", "create", "stored_key"]
 
-#: width of the key columns, in bytes of UTF-8 (VARBINARY on MySQL, so comparisons are exact)
-KEY_BYTES = 255
-HASH_MARK = "#sha256:"
 #: keys per SELECT ... IN (...) in many()
 MANY_CHUNK = 500
 _SQL_ATTEMPTS = 50
 _DIALECTS = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
-
-
-def stored_key(namespace: str, key: str) -> str:
-    """The key column's value for ``key`` under ``namespace`` (``"<prefix>:"`` or ``""``)."""
-    full = namespace + key
-    if len(full) <= KEY_BYTES // 4 or _fits(full):
-        if "\x00" not in key and not key.startswith(HASH_MARK):
-            return full
-    return namespace + HASH_MARK + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _fits(text: str) -> bool:
-    try:
-        return len(text.encode("utf-8")) <= KEY_BYTES
-    except UnicodeEncodeError:
-        return False
-
-
-class _Ops:
-    """The prepared statements of one table whose columns are (key, <data>, expiration)."""
-
-    def __init__(self, table: Table, data: str, flavour: str) -> None:
-        import sqlalchemy as sa
-
-        c, k = table.c, sa.bindparam("k", type_=sa.String())  # str; MySQL stores it as UTF-8 bytes
-        v: Any = sa.bindparam("v")
-        exp: Any = sa.bindparam("exp", type_=sa.Double)
-        this, now = c.key == k, sa.bindparam("now", type_=sa.Double)
-        self.table, self.flavour, row = table, flavour, {data: v, "expiration": exp}
-        self.live = sa.or_(c.expiration.is_(None), c.expiration > now)
-        self.expired = sa.and_(c.expiration.is_not(None), c.expiration <= now)
-        self.select = sa.select(c[data], c.expiration).where(this)
-        self.select_for_update = self.select.with_for_update()
-        self.select_live = sa.select(c[data]).where(this, self.live)
-        self.delete = sa.delete(table).where(this)
-        self.delete_live = self.delete.where(self.live)
-        self.delete_expired = self.delete.where(self.expired)
-        self.delete_owned = self.delete_live.where(c[data] == v)
-        self.prune = sa.delete(table).where(c.expiration <= now)
-        self.retime = sa.update(table).where(this, self.live).values(expiration=exp)
-        self.retime_owned = self.retime.where(c[data] == v)
-        self.rewrite = sa.update(table).where(this).values(row)
-        self.takeover = self.rewrite.where(self.expired)
-        self.insert = sa.insert(table).values({"key": k, **row})
-        ins: Any = importlib.import_module(f"sqlalchemy.dialects.{flavour}").insert(table)
-        ins = ins.values({"key": k, **row})
-        self.claim: Executable | None = None
-        self.increment: Executable | None = None
-        if flavour == "mysql":
-            self.upsert = ins.on_duplicate_key_update(
-                {data: ins.inserted[data], "expiration": ins.inserted.expiration}
-            )
-            return
-        newer = {data: ins.excluded[data], "expiration": ins.excluded.expiration}
-        self.upsert = ins.on_conflict_do_update(index_elements=[c.key], set_=newer)
-        claim = ins.on_conflict_do_update(index_elements=[c.key], set_=newer, where=self.expired)
-        self.claim = claim.execution_options(preserve_rowcount=True)  # rowcount of an INSERT
-        if data == "value":  # one upsert RETURNING the new value; MySQL uses a locking transaction
-            started = {"value": ins.excluded.value, "expiration": sa.null()}
-            bumped = {"value": self._bumped(c.value, flavour), "expiration": c.expiration}
-            change = {col: sa.case((self.expired, started[col]), else_=bumped[col]) for col in started}
-            self.increment = ins.on_conflict_do_update(index_elements=[c.key], set_=change).returning(c.value)
-
-    @staticmethod
-    def _bumped(value: Any, flavour: str) -> Any:
-        """``value`` (ASCII digits) plus the ``by`` parameter, as ASCII digits."""
-        import sqlalchemy as sa
-
-        by = sa.bindparam("by", type_=sa.BigInteger)
-        if flavour == "postgresql":  # a non-integer value fails the cast: an error, never a silent 0
-            utf8: Any = sa.literal_column("'UTF8'")
-            number = sa.cast(sa.func.convert_from(value, utf8), sa.BigInteger)
-            return sa.func.convert_to(sa.cast(number + by, sa.Text), utf8)
-        # SQLite casts anything to a number, so a value that is not a canonical integer
-        # becomes NULL instead, and the NOT NULL constraint turns that into an error
-        text = sa.cast(value, sa.Text)
-        number = sa.cast(text, sa.Integer)
-        canonical = sa.cast(number, sa.Text) == text
-        return sa.case((canonical, sa.cast(sa.cast(number + by, sa.Text), sa.LargeBinary)), else_=sa.null())
 
 
 class DatabaseStore(Store):
@@ -139,52 +63,46 @@ class DatabaseStore(Store):
         name: str = "",
         prefix: str = "",
         clock: Clock = time.time,
+        durable_writes: bool = False,
+        sqlite_wal: bool = True,
     ) -> None:
         super().__init__(name=name, prefix=prefix, clock=clock)
         import sqlalchemy as sa
         from sqlalchemy.dialects import mysql
 
-        flavour = _DIALECTS.get(engine.dialect.name)
-        if flavour is None:
+        self.flavour = _DIALECTS.get(engine.dialect.name, "")
+        self._ns = f"{prefix}:" if prefix else ""
+        if not self.flavour:
             raise ConfigurationError(
                 f"database cache store {self.name!r}: dialect {engine.dialect.name!r} is not supported "
                 "(use SQLite, PostgreSQL or MariaDB/MySQL)"
             )
-        self._ns = f"{prefix}:" if prefix else ""
-        if "\x00" in prefix or not _fits(self._ns + HASH_MARK + "0" * 64):
+        if "\x00" in prefix or not fits(self._ns + HASH_MARK + "0" * 64):
             raise ConfigurationError(
                 f"database cache store {self.name!r}: the prefix must have no NUL character and be at "
                 f"most {KEY_BYTES - 73} bytes of UTF-8"
             )
         self.engine = engine
-        self.flavour = flavour
         self._address = engine.url.render_as_string(hide_password=True)
+        #: how a cache write skips waiting for the disk (see _session); None: it waits
+        self._relax = (
+            None if durable_writes else {"postgresql": "async", "sqlite": "normal"}.get(self.flavour)
+        )
+        self._wal = (
+            sqlite_wal and self.flavour == "sqlite" and engine.url.database not in (None, "", ":memory:")
+        )
         self._metadata = sa.MetaData()
-        key_type = sa.String(KEY_BYTES).with_variant(mysql.VARBINARY(KEY_BYTES), "mysql", "mariadb")
         blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
-        cache = sa.Table(
-            table,
-            self._metadata,
-            sa.Column("key", key_type, primary_key=True),
-            sa.Column("value", blob, nullable=False),
-            sa.Column("expiration", sa.Double(), nullable=True, index=True),
-        )
-        locks = sa.Table(
-            lock_table,
-            self._metadata,
-            sa.Column("key", key_type, primary_key=True),
-            sa.Column("owner", key_type, nullable=False),
-            sa.Column("expiration", sa.Double(), nullable=True, index=True),
-        )
-        self.cache_table, self.lock_table = cache, locks
-        self._cache = _Ops(cache, "value", flavour)
-        self._locks = _Ops(locks, "owner", flavour)
+        self.cache_table = cache = make_table(self._metadata, table, "value", blob)
+        self.lock_table = make_table(self._metadata, lock_table, "owner", None)
+        self._cache = Statements(cache, "value", self.flavour)
+        self._locks = Statements(self.lock_table, "owner", self.flavour)
+        keys = sa.bindparam("keys", expanding=True, type_=sa.String())
         self._select_many = sa.select(cache.c.key, cache.c.value, cache.c.expiration).where(
-            cache.c.key.in_(sa.bindparam("keys", expanding=True, type_=sa.String()))
+            cache.c.key.in_(keys)
         )
-        self._flush = sa.delete(cache).where(
-            cache.c.key.like(sa.bindparam("pattern", type_=sa.String()), escape="/")
-        )
+        pattern = sa.bindparam("pattern", type_=sa.String())
+        self._flush = sa.delete(cache).where(cache.c.key.like(pattern, escape="/"))
         self._flush_all = sa.delete(cache)
         self._sa_error: type[Exception] = sa.exc.SQLAlchemyError
         self._integrity_error: type[Exception] = sa.exc.IntegrityError
@@ -196,17 +114,19 @@ class DatabaseStore(Store):
         """Create the cache and lock tables if they are missing (safe from many processes at once)."""
         last: Exception | None = None
         for _ in range(3):
-            conn = self._connect("create tables")
             try:
-                with conn:
+                with self._connect("create tables") as conn:
+                    if self._wal:  # readers no longer wait for the writer
+                        mode = conn.exec_driver_sql("PRAGMA journal_mode=WAL").scalar()
+                        if str(mode).lower() != "wal" and self._relax == "normal":
+                            self._relax = None  # synchronous=NORMAL is only safe in WAL mode
                     self._metadata.create_all(conn, checkfirst=True)
                     conn.commit()
                 self._ready = True
                 return
             except self._sa_error as exc:  # another process created them meanwhile: check again
                 last = exc
-        assert last is not None
-        raise self._error(last, "create tables")
+        raise self._error(last or RuntimeError("unreachable"), "create tables")
 
     def drop_tables(self) -> None:
         """Drop the cache and lock tables (for tests and uninstalling)."""
@@ -243,39 +163,64 @@ class DatabaseStore(Store):
             raise self._error(exc, action, connecting=True) from exc
 
     @contextmanager
-    def _session(self, action: str) -> Iterator[Connection]:
-        """A connection in a transaction, committed on success; errors become CacheErrors."""
+    def _session(self, action: str, *, relaxed: bool = False) -> Iterator[Connection]:
+        """A connection in a transaction, committed on success; errors become CacheErrors.
+
+        ``relaxed``: a cache write that need not wait for the disk. PostgreSQL commits it
+        asynchronously; SQLite in WAL mode commits it with ``synchronous=NORMAL``. A crash of
+        the server (or of the machine, for SQLite) may lose the last moments of such writes,
+        never corrupt them. Lock rows are always written durably."""
         if not self._ready:
             self.create_tables()
         conn = self._connect(action)
+        relax = self._relax if relaxed else None
         try:
-            with conn, conn.begin():
-                yield conn
+            with conn:
+                if relax == "normal":  # per connection, and only outside a transaction
+                    conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    conn.commit()
+                try:
+                    with conn.begin():
+                        if relax == "async":
+                            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                        yield conn
+                finally:
+                    if relax == "normal":  # the pooled connection may serve a queue next
+                        with suppress(self._sa_error):
+                            conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                            conn.commit()
         except self._sa_error as exc:
             raise self._error(exc, action) from exc
 
-    def _run(self, stmt: Executable, params: Any, action: str) -> Any:
-        with self._session(action) as conn:
-            result = conn.execute(stmt, params)
-            return result.rowcount
+    def _run(self, stmt: Executable, params: Any, action: str, *, relaxed: bool = True) -> Any:
+        """Execute one statement in its own transaction (again after a deadlock); its rowcount."""
+        for attempt in range(_SQL_ATTEMPTS):
+            try:
+                with self._session(action, relaxed=relaxed) as conn:
+                    return conn.execute(stmt, params).rowcount
+            except CacheError as exc:
+                if attempt + 1 == _SQL_ATTEMPTS or not is_retryable(exc.__cause__):
+                    raise
+        raise AssertionError("unreachable")
 
-    def _insert_new(self, ops: _Ops, params: dict[str, Any], action: str) -> bool:
+    def _insert_new(self, ops: Statements, params: dict[str, Any], action: str) -> bool:
         """INSERT in its own transaction; False when the key already exists."""
         try:
-            self._run(ops.insert, params, action)
+            self._run(ops.insert, params, action, relaxed=ops is self._cache)
         except CacheError as exc:
             if isinstance(exc.__cause__, self._integrity_error):
                 return False
             raise
         return True
 
-    def _claim(self, ops: _Ops, params: dict[str, Any], action: str) -> bool:
+    def _claim(self, ops: Statements, params: dict[str, Any], action: str) -> bool:
         """Insert a row, or take over an expired one, atomically; False when a live row exists."""
+        relaxed = ops is self._cache
         if ops.claim is not None:
-            return bool(self._run(ops.claim, params, action) == 1)
+            return bool(self._run(ops.claim, params, action, relaxed=relaxed) == 1)
         if self._insert_new(ops, params, action):
             return True
-        return bool(self._run(ops.takeover, params, action) == 1)
+        return bool(self._run(ops.takeover, params, action, relaxed=relaxed) == 1)
 
     # -- primitives -------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
@@ -302,36 +247,38 @@ class DatabaseStore(Store):
 
     def increment(self, key: str, by: int = 1) -> int:
         """One upsert RETURNING (SQLite, PostgreSQL) or a row-locking transaction (MySQL)."""
-        k, now = self._key(key), self.clock()
-        if self._cache.increment is None:
-            return self._increment_locked(k, key, by, now)
-        params = {"k": k, "v": str(by).encode(), "exp": None, "by": by, "now": now}
-        try:
-            with self._session(f"increment {key!r}") as conn:
-                return int(conn.execute(self._cache.increment, params).scalar_one())
-        except CacheError as exc:  # PostgreSQL: the cast failed; SQLite: the NOT NULL check did
-            if isinstance(exc.__cause__, self._value_errors):
-                raise _not_an_integer(key, self.name) from exc.__cause__
-            raise
-
-    def _increment_locked(self, k: str, key: str, by: int, now: float) -> int:
-        ops = self._cache
-        for _ in range(_SQL_ATTEMPTS):
-            with self._session(f"increment {key!r}") as conn:
-                row = conn.execute(ops.select_for_update, {"k": k}).first()
-                if row is not None:
-                    expiry = row[1]
-                    if expiry is not None and expiry <= now:
-                        new, expiry = by, None
-                    else:
-                        new = _as_int(row[0], key, self.name) + by
-                        if not -(2**63) <= new < 2**63:  # the range the other databases and redis allow
-                            raise _not_an_integer(key, self.name)
-                    conn.execute(ops.rewrite, {"k": k, "v": str(new).encode(), "exp": expiry})
+        k, now, action = self._key(key), self.clock(), f"increment {key!r}"
+        for attempt in range(_SQL_ATTEMPTS):
+            try:
+                if self._cache.increment is None:
+                    new = self._increment_locked(k, key, by, now, action)
+                    if new is None:
+                        continue  # lost the race to insert the row: it exists now
                     return new
-            if self._insert_new(ops, {"k": k, "v": str(by).encode(), "exp": None}, f"increment {key!r}"):
-                return by
-        raise CacheError(f"database cache store {self.name!r}: increment {key!r} lost {_SQL_ATTEMPTS} races")
+                params = {"k": k, "v": str(by).encode(), "exp": None, "by": by, "now": now}
+                with self._session(action, relaxed=True) as conn:
+                    return int(conn.execute(self._cache.increment, params).scalar_one())
+            except CacheError as exc:  # PostgreSQL: the cast failed; SQLite: the NOT NULL check did
+                if isinstance(exc.__cause__, self._value_errors) and self._cache.increment is not None:
+                    raise _not_an_integer(key, self.name) from exc.__cause__
+                if attempt + 1 == _SQL_ATTEMPTS or not is_retryable(exc.__cause__):
+                    raise
+        raise CacheError(f"database cache store {self.name!r}: {action} lost {_SQL_ATTEMPTS} races")
+
+    def _increment_locked(self, k: str, key: str, by: int, now: float, action: str) -> int | None:
+        """SELECT ... FOR UPDATE, then UPDATE (or INSERT a missing row); None when an INSERT lost."""
+        ops = self._cache
+        with self._session(action, relaxed=True) as conn:
+            row = conn.execute(ops.select_for_update, {"k": k}).first()
+            if row is not None:
+                expiry = row[1]
+                if expiry is not None and expiry <= now:
+                    new, expiry = by, None
+                else:
+                    new = _plus(row[0], by, key, self.name)
+                conn.execute(ops.rewrite, {"k": k, "v": str(new).encode(), "exp": expiry})
+                return new
+        return by if self._insert_new(ops, {"k": k, "v": str(by).encode(), "exp": None}, action) else None
 
     def forget(self, key: str) -> bool:
         """DELETE; True only if a live row was removed."""
@@ -353,9 +300,9 @@ class DatabaseStore(Store):
 
     def prune(self) -> int:
         """DELETE expired rows of both tables (every prefix); the number of rows removed."""
-        now = self.clock()
-        return int(self._run(self._cache.prune, {"now": now}, "prune")) + int(
-            self._run(self._locks.prune, {"now": now}, "prune locks")
+        now = {"now": self.clock()}
+        return int(self._run(self._cache.prune, now, "prune")) + int(
+            self._run(self._locks.prune, now, "prune")
         )
 
     def lock(self, name: str, seconds: float = 0, owner: str | None = None) -> DatabaseLock:
@@ -377,12 +324,11 @@ class DatabaseStore(Store):
         return {key: found.get(k) for key, k in names.items()}
 
     def put_many(self, values: Mapping[str, bytes], seconds: float | None) -> bool:
-        """One executemany upsert in one transaction."""
+        """One executemany upsert in one transaction (rows in key order, so two never deadlock)."""
         if values:
             exp = self._expiry(seconds)
-            rows = [{"k": self._key(key), "v": value, "exp": exp} for key, value in values.items()]
-            with self._session("put many") as conn:
-                conn.execute(self._cache.upsert, rows)
+            rows = sorted(({"k": self._key(k), "v": v, "exp": exp} for k, v in values.items()), key=_by_key)
+            self._run(self._cache.upsert, rows, "put many")
         return True
 
     def describe(self) -> str:
@@ -411,11 +357,13 @@ class DatabaseLock(Lock):
     def release(self) -> bool:
         """DELETE the row only if this owner holds it (and it has not expired)."""
         store = self._store
-        return bool(store._run(store._locks.delete_owned, self._params(), f"release lock {self.name!r}"))
+        action = f"release lock {self.name!r}"
+        return bool(store._run(store._locks.delete_owned, self._params(), action, relaxed=False))
 
     def force_release(self) -> None:
         """DELETE the row, whoever holds it."""
-        self._store._run(self._store._locks.delete, {"k": self._key}, f"force-release lock {self.name!r}")
+        action = f"force-release lock {self.name!r}"
+        self._store._run(self._store._locks.delete, {"k": self._key}, action, relaxed=False)
 
     def current_owner(self) -> str | None:
         """The owner of the live row, if any."""
@@ -428,16 +376,23 @@ class DatabaseLock(Lock):
     def refresh(self, seconds: float | None = None) -> bool:
         """UPDATE the expiration only if this owner holds the lock."""
         store = self._store
-        return bool(
-            store._run(store._locks.retime_owned, self._params(seconds), f"refresh lock {self.name!r}")
-        )
+        action = f"refresh lock {self.name!r}"
+        return bool(store._run(store._locks.retime_owned, self._params(seconds), action, relaxed=False))
 
 
-def _as_int(raw: bytes, key: str, store: str) -> int:
+def _plus(raw: bytes, by: int, key: str, store: str) -> int:
+    """The integer in ``raw`` plus ``by``, within the 64-bit range the other databases and redis allow."""
     try:
-        return int(bytes(raw))
+        number = int(bytes(raw)) + by
     except ValueError:
         raise _not_an_integer(key, store) from None
+    if not -(2**63) <= number < 2**63:
+        raise _not_an_integer(key, store)
+    return number
+
+
+def _by_key(row: dict[str, Any]) -> str:
+    return str(row["k"])
 
 
 def _not_an_integer(key: str, store: str) -> CacheError:
@@ -447,11 +402,14 @@ def _not_an_integer(key: str, store: str) -> CacheError:
 
 
 def create(config: dict[str, Any], manager: Any) -> DatabaseStore:
-    """Build a database store from its configuration (``url`` or ``engine``, ``table``, ``lock_table``)."""
+    """Build a database store from its configuration (``url`` or ``engine``, ``table``, ``lock_table``,
+    ``durable_writes``, ``sqlite_wal``)."""
     return DatabaseStore(
         sql_engine(config, driver="database"),
         table=str(config.get("table") or "cache"),
         lock_table=str(config.get("lock_table") or "cache_locks"),
+        durable_writes=bool(config.get("durable_writes", False)),
+        sqlite_wal=bool(config.get("sqlite_wal", True)),
         name=str(config.get("name", "")),
         prefix=str(config.get("prefix") or ""),
         clock=getattr(manager, "clock", time.time),

@@ -1,0 +1,127 @@
+"""The SQL of the database cache store: its two tables, its prepared statements, its keys.
+
+Statements are built once per store with bind parameters (``k`` key, ``v`` value or
+owner, ``exp`` expiration, ``now`` the clock, ``by`` an increment) and reused, so no
+call reflects tables or rebuilds SQL. ``Statements.claim`` (insert, or take over an
+expired row) and ``Statements.increment`` (an upsert RETURNING the new value) exist
+where one statement can do it: SQLite and PostgreSQL. MySQL has neither
+``ON CONFLICT ... WHERE`` nor ``RETURNING``, so the store does those in two steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData, Table
+    from sqlalchemy.sql import Executable
+
+__all__ = ["HASH_MARK", "KEY_BYTES", "Statements", "fits", "is_retryable", "make_table", "stored_key"]
+
+#: width of the key columns, in bytes of UTF-8 (VARBINARY on MySQL, so comparisons are exact)
+KEY_BYTES = 255
+HASH_MARK = "#sha256:"
+
+
+def stored_key(namespace: str, key: str) -> str:
+    """The key column's value for ``key`` under ``namespace`` (``"<prefix>:"`` or ``""``)."""
+    full = namespace + key
+    if len(full) <= KEY_BYTES // 4 or fits(full):
+        if "\x00" not in key and not key.startswith(HASH_MARK):
+            return full
+    return namespace + HASH_MARK + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def fits(text: str) -> bool:
+    """True when ``text`` fits the key column."""
+    try:
+        return len(text.encode("utf-8")) <= KEY_BYTES
+    except UnicodeEncodeError:
+        return False
+
+
+def make_table(metadata: MetaData, name: str, data: str, data_type: Any) -> Table:
+    """A (key, <data>, expiration) table; the key column compares bytes exactly on every database."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql
+
+    key_type = sa.String(KEY_BYTES).with_variant(mysql.VARBINARY(KEY_BYTES), "mysql", "mariadb")
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("key", key_type, primary_key=True),
+        sa.Column(data, key_type if data_type is None else data_type, nullable=False),
+        sa.Column("expiration", sa.Double(), nullable=True, index=True),
+    )
+
+
+def is_retryable(exc: BaseException | None) -> bool:
+    """A deadlock or serialization failure: the transaction may simply be run again."""
+    orig = getattr(exc, "orig", None)
+    code = orig.args[0] if orig is not None and orig.args else None
+    return code in (1213, 1205) or getattr(orig, "sqlstate", None) in ("40001", "40P01")
+
+
+class Statements:
+    """The prepared statements of one table whose columns are (key, <data>, expiration)."""
+
+    def __init__(self, table: Table, data: str, flavour: str) -> None:
+        import sqlalchemy as sa
+
+        c, k = table.c, sa.bindparam("k", type_=sa.String())  # str; MySQL stores it as UTF-8 bytes
+        v: Any = sa.bindparam("v")
+        exp: Any = sa.bindparam("exp", type_=sa.Double)
+        this, now = c.key == k, sa.bindparam("now", type_=sa.Double)
+        self.table, self.flavour, row = table, flavour, {data: v, "expiration": exp}
+        self.live = sa.or_(c.expiration.is_(None), c.expiration > now)
+        self.expired = sa.and_(c.expiration.is_not(None), c.expiration <= now)
+        self.select = sa.select(c[data], c.expiration).where(this)
+        self.select_for_update = self.select.with_for_update()
+        self.select_live = sa.select(c[data]).where(this, self.live)
+        self.delete = sa.delete(table).where(this)
+        self.delete_live = self.delete.where(self.live)
+        self.delete_expired = self.delete.where(self.expired)
+        self.delete_owned = self.delete_live.where(c[data] == v)
+        self.prune = sa.delete(table).where(c.expiration <= now)
+        self.retime = sa.update(table).where(this, self.live).values(expiration=exp)
+        self.retime_owned = self.retime.where(c[data] == v)
+        self.rewrite = sa.update(table).where(this).values(row)
+        self.takeover = self.rewrite.where(self.expired)
+        self.insert = sa.insert(table).values({"key": k, **row})
+        ins: Any = importlib.import_module(f"sqlalchemy.dialects.{flavour}").insert(table)
+        ins = ins.values({"key": k, **row})
+        self.claim: Executable | None = None
+        self.increment: Executable | None = None
+        if flavour == "mysql":
+            self.upsert = ins.on_duplicate_key_update(
+                {data: ins.inserted[data], "expiration": ins.inserted.expiration}
+            )
+            return
+        newer = {data: ins.excluded[data], "expiration": ins.excluded.expiration}
+        self.upsert = ins.on_conflict_do_update(index_elements=[c.key], set_=newer)
+        claim = ins.on_conflict_do_update(index_elements=[c.key], set_=newer, where=self.expired)
+        self.claim = claim.execution_options(preserve_rowcount=True)  # rowcount of an INSERT
+        if data == "value":  # one upsert RETURNING the new value; MySQL uses a locking transaction
+            started = {"value": ins.excluded.value, "expiration": sa.null()}
+            bumped = {"value": self._bumped(c.value, flavour), "expiration": c.expiration}
+            change = {col: sa.case((self.expired, started[col]), else_=bumped[col]) for col in started}
+            self.increment = ins.on_conflict_do_update(index_elements=[c.key], set_=change).returning(c.value)
+
+    @staticmethod
+    def _bumped(value: Any, flavour: str) -> Any:
+        """``value`` (ASCII digits) plus the ``by`` parameter, as ASCII digits."""
+        import sqlalchemy as sa
+
+        by = sa.bindparam("by", type_=sa.BigInteger)
+        if flavour == "postgresql":  # a non-integer value fails the cast: an error, never a silent 0
+            utf8: Any = sa.literal_column("'UTF8'")
+            number = sa.cast(sa.func.convert_from(value, utf8), sa.BigInteger)
+            return sa.func.convert_to(sa.cast(number + by, sa.Text), utf8)
+        # SQLite casts anything to a number, so a value that is not a canonical integer
+        # becomes NULL instead, and the NOT NULL constraint turns that into an error
+        text = sa.cast(value, sa.Text)
+        number = sa.cast(text, sa.Integer)
+        canonical = sa.cast(number, sa.Text) == text
+        return sa.case((canonical, sa.cast(sa.cast(number + by, sa.Text), sa.LargeBinary)), else_=sa.null())

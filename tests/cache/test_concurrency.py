@@ -1,0 +1,190 @@
+"""Eight processes at once on every shared store: increments, locks and add stay atomic.
+
+Each store is built from a CacheManager configuration with the test's unique prefix
+(and table names), exactly as an application would build it, in every process.
+Processes come from the "forkserver" context (a fork of a clean, preloaded server:
+fast to start, and none of pytest's state or sockets is inherited); each scenario
+waits at a barrier so the processes really collide, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from freight.cache.manager import CacheManager
+from freight.cache.repository import Repository
+
+WORKERS = 8
+INCREMENTS = 1000
+LOCK_ROUNDS = 15
+ADD_KEYS = 25
+TIMEOUT = 90.0
+PRELOAD = [
+    "freight.cache.manager",
+    "freight.cache.repository",
+    "freight.cache.stores.file",
+    "freight.cache.stores.redis",
+    "freight.cache.stores.memcached",
+    "freight.cache.stores.database",
+    "redis",
+    "pymemcache.client.hash",
+    "sqlalchemy",
+    "psycopg",
+    "pymysql",
+]
+BACKENDS = ["redis", "memcached", "sqlite", "postgres", "mysql", "file"]
+
+
+def _context() -> BaseContext:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)  # takes effect if this run has not started the server yet
+    return ctx
+
+
+def _store_config(request: pytest.FixtureRequest, backend: str, unique: str, tmp: Path) -> dict[str, Any]:
+    if backend == "redis":
+        return {"driver": "redis", "url": request.getfixturevalue("redis_url")}
+    if backend == "memcached":
+        return {"driver": "memcached", "servers": request.getfixturevalue("memcached_servers")}
+    if backend == "file":
+        return {"driver": "file", "path": str(tmp / "cache")}
+    fixture = {"sqlite": "sqlite_url", "postgres": "postgres_url", "mysql": "mysql_url"}[backend]
+    return {
+        "driver": "database",
+        "url": request.getfixturevalue(fixture),
+        "table": f"{unique}_cache",
+        "lock_table": f"{unique}_locks",
+    }
+
+
+@pytest.fixture(params=BACKENDS)
+def config(request: pytest.FixtureRequest, unique: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A cache configuration whose default store is the backend under test (cleaned up after)."""
+    store = _store_config(request, request.param, unique, tmp_path)
+    config = {"default": "main", "prefix": unique, "stores": {"main": store}}
+    yield config
+    manager = CacheManager(config)
+    try:
+        backend = manager.store().store
+        if store["driver"] == "database":
+            backend.drop_tables()  # type: ignore[attr-defined]
+        elif store["driver"] != "file":
+            backend.flush()
+            for name in ("mutex",):
+                backend.lock(name).force_release()
+    finally:
+        manager.purge()
+
+
+# -- what each process does (module-level, so the forkserver children can import it) ---------
+def _increments(cache: Repository, index: int, shared: Any) -> list[int]:
+    return [cache.increment("counter") for _ in range(INCREMENTS)]
+
+
+def _locks(cache: Repository, index: int, shared: Any) -> list[int]:
+    """Take the lock LOCK_ROUNDS times; inside, count the holders and bump an unguarded counter."""
+    holders_seen = []
+    for _ in range(LOCK_ROUNDS):
+        lock = cache.lock("mutex", 30)
+        lock.poll_interval = 0.002
+        lock.block(TIMEOUT)
+        try:
+            holders_seen.append(cache.increment("holders"))
+            before = shared.value  # a read-modify-write only the lock protects
+            time.sleep(0.001)
+            shared.value = before + 1
+            cache.decrement("holders")
+        finally:
+            assert lock.release(), "the holder could not release its own lock"
+    return holders_seen
+
+
+def _adds(cache: Repository, index: int, shared: Any) -> list[bool]:
+    return [cache.add(f"key{i}", index, 60) for i in range(ADD_KEYS)]
+
+
+TASKS: dict[str, Callable[[Repository, int, Any], Any]] = {
+    "increment": _increments,
+    "lock": _locks,
+    "add": _adds,
+}
+
+
+def _worker(task: str, config: dict[str, Any], index: int, barrier: Any, results: Any, shared: Any) -> None:
+    try:
+        manager = CacheManager(config)
+        cache = manager.store()
+        barrier.wait(TIMEOUT)
+        outcome = TASKS[task](cache, index, shared)
+        manager.purge()
+        results.put((index, True, outcome))
+    except BaseException:
+        results.put((index, False, traceback.format_exc()))
+
+
+def _run(task: str, config: dict[str, Any], shared: Any = None) -> dict[int, Any]:
+    """Run ``task`` in WORKERS processes at once; their results by index."""
+    ctx = _context()
+    barrier = ctx.Barrier(WORKERS)  # type: ignore[attr-defined]
+    results = ctx.Queue()  # type: ignore[attr-defined]
+    processes = [
+        ctx.Process(target=_worker, args=(task, config, i, barrier, results, shared))  # type: ignore[attr-defined]
+        for i in range(WORKERS)
+    ]
+    outcomes: dict[int, Any] = {}
+    failures: list[str] = []
+    try:
+        for process in processes:
+            process.start()
+        deadline = time.monotonic() + TIMEOUT
+        while len(outcomes) + len(failures) < WORKERS:
+            index, ok, payload = results.get(timeout=max(0.1, deadline - time.monotonic()))
+            if ok:
+                outcomes[index] = payload
+            else:
+                failures.append(f"process {index}:\n{payload}")
+        for process in processes:
+            process.join(timeout=10)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+    assert not failures, "\n".join(failures)
+    return outcomes
+
+
+def test_eight_processes_increment_one_key_exactly(config: dict[str, Any]) -> None:
+    outcomes = _run("increment", config)
+    seen = sorted(n for values in outcomes.values() for n in values)
+    assert seen == list(range(1, WORKERS * INCREMENTS + 1)), "every increment returned a distinct value"
+    assert CacheManager(config).get("counter") == WORKERS * INCREMENTS
+
+
+def test_eight_processes_never_hold_one_lock_together(config: dict[str, Any]) -> None:
+    shared = _context().RawValue("i", 0)  # type: ignore[attr-defined]
+    outcomes = _run("lock", config, shared)
+    holders = [n for values in outcomes.values() for n in values]
+    assert len(holders) == WORKERS * LOCK_ROUNDS
+    assert set(holders) == {1}, "two processes held the lock at the same time"
+    assert shared.value == WORKERS * LOCK_ROUNDS, "an update made under the lock was lost"
+    manager = CacheManager(config)
+    assert manager.get("holders") == 0
+    assert manager.lock("mutex").current_owner() is None
+
+
+def test_eight_processes_add_the_same_key_and_exactly_one_wins(config: dict[str, Any]) -> None:
+    outcomes = _run("add", config)
+    cache = CacheManager(config)
+    for i in range(ADD_KEYS):
+        winners = [index for index, added in outcomes.items() if added[i]]
+        assert len(winners) == 1, f"key{i} was added by {winners}"
+        assert cache.get(f"key{i}") == winners[0]
