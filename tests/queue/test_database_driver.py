@@ -164,20 +164,56 @@ def test_without_skip_locked_concurrent_pops_still_never_share_a_job(
     queue.push_raw_many([(raw(i), queue.default_queue, 0) for i in range(120)])
     assert queue.locking == "FOR UPDATE"
     seen: list[int] = []
+    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def consume() -> None:
-        while jobs := queue.pop_many(limit=3):
-            with lock:
-                seen.extend(json.loads(j.raw)["data"]["n"] for j in jobs)
-            queue.ack_many(jobs)
+        try:
+            while jobs := queue.pop_many(limit=3):
+                with lock:
+                    seen.extend(json.loads(j.raw)["data"]["n"] for j in jobs)
+                queue.ack_many(jobs)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
 
     threads = [threading.Thread(target=consume) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
+    assert not errors
     assert sorted(seen) == list(range(120))
+
+
+@pytest.mark.parametrize(
+    ("orig", "retried"),
+    [
+        (SimpleNamespace(args=(1213, "Deadlock found when trying to get lock")), True),
+        (SimpleNamespace(args=(1205, "Lock wait timeout exceeded")), True),
+        (SimpleNamespace(sqlstate="40P01", args=("deadlock detected",)), True),
+        (SimpleNamespace(args=(1146, "Table doesn't exist")), False),
+    ],
+)
+def test_a_transaction_aborted_by_a_deadlock_is_run_again(
+    orig: Any, retried: bool, queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any]
+) -> None:
+    """Deadlock victims are retried (the database rolled them back); other errors are not."""
+    queue = make_queue(queue_config("sqlite"))
+    calls: list[int] = []
+
+    def body(conn: Any) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("UPDATE jobs ...", {}, orig)  # type: ignore[arg-type]
+        return "done"
+
+    if retried:
+        assert queue._run("reserve", body) == "done"
+        assert len(calls) == 2
+    else:
+        with pytest.raises(QueueError):
+            queue._run("reserve", body)
+        assert len(calls) == 1
 
 
 def test_round_trips_per_operation(dq: DatabaseQueue, sql_kind: str) -> None:

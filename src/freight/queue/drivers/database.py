@@ -1,30 +1,21 @@
 """The database queue driver: one table of jobs, reserved with row locks (SQLAlchemy Core).
 
-Table (name configurable, default ``jobs``)::
-
-    id            BIGINT primary key (INTEGER rowid on SQLite)
-    queue         VARCHAR(191)
-    payload       TEXT (LONGTEXT on MySQL/MariaDB)
-    attempts      INTEGER   times the job has been reserved
-    reserved_at   DOUBLE    when the current reservation began; NULL when not reserved
-    available_at  DOUBLE    when the job may next be reserved: its due time while it
-                            waits, its reservation deadline while it is reserved
-    created_at    DOUBLE    when it was pushed
-    index (queue, available_at, id)
-
-Storing the reservation deadline in ``available_at`` makes "available" a single index
-range, ``queue = ? AND available_at <= now``, for waiting and expired jobs alike.
-Reserving locks rows with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL >= 9.5, MySQL >= 8.0.1,
-MariaDB >= 10.6), plain ``FOR UPDATE`` on older servers, and ``BEGIN IMMEDIATE`` on SQLite.
-Times are Unix seconds from the driver's ``clock``; see docs/queue-drivers.md.
+The table (default ``jobs``) has ``id, queue, payload, attempts, reserved_at,
+available_at, created_at`` and an index on ``(queue, available_at, id)``. While a job
+is reserved, ``available_at`` holds its reservation deadline, so "can be reserved now"
+is one index range, ``queue = ? AND available_at <= now``, for waiting and expired jobs
+alike. Reserving locks rows with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL >= 9.5, MySQL
+>= 8.0.1, MariaDB >= 10.6), plain ``FOR UPDATE`` on older servers, and ``BEGIN
+IMMEDIATE`` on SQLite. Times are Unix seconds from the driver's ``clock``.
+docs/queue-drivers.md describes the layout and the locking in full.
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 from freight.connections import describe_url, sql_engine
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
@@ -40,6 +31,10 @@ __all__ = ["DatabaseQueue", "create", "jobs_table"]
 MAX_BATCH = 1000
 #: rows per INSERT in ``push_raw_many``
 INSERT_CHUNK = 1000
+#: runs of a transaction the database aborted to break a deadlock
+DEADLOCK_RETRIES = 5
+
+T = TypeVar("T")
 
 
 def jobs_table(name: str = "jobs", metadata: Any = None) -> Table:
@@ -120,6 +115,10 @@ class DatabaseQueue(Queue):
         self._writer = engine
         if dialect == "postgresql":
             self._writer = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # MySQL/MariaDB reserve in READ COMMITTED: no gap locks, so far fewer deadlocks
+        self._reserver = engine
+        if dialect in ("mysql", "mariadb"):
+            self._reserver = engine.execution_options(isolation_level="READ COMMITTED")
         self._returning = dialect == "postgresql"
         t = self.table
         bp = sa.bindparam
@@ -142,18 +141,13 @@ class DatabaseQueue(Queue):
         self._release_now = sa.update(t).where(self._reserved).values(
             reserved_at=None, attempts=bp("b_attempts"), available_at=t.c.created_at
         )
-        self._mark = (
-            sa.update(t)
-            .where(t.c.id.in_(bp("b_ids", expanding=True)))
-            .values(reserved_at=bp("b_now"), available_at=bp("b_deadline"), attempts=t.c.attempts + 1)
-        )
+        self._reserve_values = {"reserved_at": bp("b_now"), "available_at": bp("b_deadline"),
+                                "attempts": t.c.attempts + 1}
+        self._mark = sa.update(t).where(t.c.id.in_(bp("b_ids", expanding=True))).values(self._reserve_values)
         self._next_due = sa.select(sa.func.min(t.c.available_at)).where(
             t.c.queue.in_(bp("b_queues", expanding=True))
         )
-        self._due = (
-            t.c.queue == bp("b_queue"),
-            t.c.available_at <= bp("b_now"),
-        )
+        self._due = (t.c.queue == bp("b_queue"), t.c.available_at <= bp("b_now"))
 
     # -- setup --------------------------------------------------------------------------
     @property
@@ -204,20 +198,10 @@ class DatabaseQueue(Queue):
         if not self._sqlite:
             pick = pick.with_for_update(skip_locked=skip_locked)
         self._pick = pick
-        if self._returning:
-            picked = (
-                sa.select(t.c.id, t.c.available_at.label("due"))
-                .where(*self._due)
-                .order_by(t.c.available_at, t.c.id)
-                .limit(sa.bindparam("b_n"))
-                .with_for_update(skip_locked=skip_locked)
-                .cte("picked")
-            )
+        if self._returning:  # one statement: lock, mark and return the rows
+            picked = pick.with_only_columns(t.c.id, t.c.available_at.label("due")).cte("picked")
             self._pick_and_mark = (
-                sa.update(t)
-                .where(t.c.id == picked.c.id)
-                .values(reserved_at=sa.bindparam("b_now"), available_at=sa.bindparam("b_deadline"),
-                        attempts=t.c.attempts + 1)
+                sa.update(t).where(t.c.id == picked.c.id).values(self._reserve_values)
                 .returning(t.c.id, t.c.payload, t.c.attempts, picked.c.due)
             )
         self._ready = True
@@ -242,18 +226,24 @@ class DatabaseQueue(Queue):
                 f"({self.address}) is unreachable: {exc}"
             ) from exc
 
-    @contextmanager
-    def _transaction(self, action: str, engine: Engine | None = None) -> Iterator[Connection]:
-        """A connection in a transaction that commits on success; errors become QueueErrors."""
+    def _run(self, action: str, body: Callable[[Connection], T], engine: Engine | None = None) -> T:
+        """``body(conn)`` in a transaction that commits on success, run again when the
+        database aborted it to break a deadlock; other errors become QueueErrors."""
         if not self._ready:
             self._setup()
-        conn = self._connect(action, engine)
-        try:
-            with conn:
-                yield conn
-                conn.commit()
-        except self._sa_error as exc:
-            self._fail(exc, action)
+        attempt = 1
+        while True:
+            conn = self._connect(action, engine)
+            try:
+                with conn:
+                    result = body(conn)
+                    conn.commit()
+                    return result
+            except self._sa_error as exc:
+                if attempt >= DEADLOCK_RETRIES or not _is_deadlock(exc):
+                    self._fail(exc, action)
+            time.sleep(random.uniform(0, 0.005 * attempt))
+            attempt += 1
 
     # -- primitives ---------------------------------------------------------------------
     def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
@@ -261,8 +251,7 @@ class DatabaseQueue(Queue):
         now = self.clock()
         row = {"queue": queue, "payload": raw, "attempts": 0, "reserved_at": None,
                "available_at": now + delay if delay > 0 else now, "created_at": now}
-        with self._transaction(f"push to queue {queue!r}", self._writer) as conn:
-            conn.execute(self._insert, row)
+        self._run(f"push to queue {queue!r}", lambda conn: conn.execute(self._insert, row), self._writer)
 
     def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
         """Insert many job rows: multi-row INSERTs of up to 1000 rows in one transaction."""
@@ -272,9 +261,11 @@ class DatabaseQueue(Queue):
              "available_at": now + delay if delay > 0 else now, "created_at": now}
             for raw, queue, delay in items
         ]
-        with self._transaction(f"push {len(rows)} jobs") as conn:
+        def insert(conn: Connection) -> None:
             for start in range(0, len(rows), INSERT_CHUNK):
                 conn.execute(self._insert, rows[start : start + INSERT_CHUNK])
+
+        self._run(f"push {len(rows)} jobs", insert)
 
     def pop(self, queue: str | None = None) -> ReservedJob | None:
         """Reserve the next available job on ``queue`` for ``retry_after`` seconds, or None."""
@@ -292,24 +283,29 @@ class DatabaseQueue(Queue):
         action = f"reserve jobs from queue {name!r}"
         connection = self.name
         if self._returning:
-            with self._transaction(action, self._writer) as conn:
-                rows = list(conn.execute(self._pick_and_mark, params).all())
+            rows = list(self._run(action, lambda conn: conn.execute(self._pick_and_mark, params).all(),
+                                  self._writer))
             rows.sort(key=lambda r: (r[3], r[0]))
             return [ReservedJob(str(r[0]), name, r[1], r[2], connection, {"token": r[2]}) for r in rows]
-        with self._transaction(action) as conn:
+
+        def pick_and_mark(conn: Connection) -> Sequence[Any]:
             if self._sqlite:
                 _begin_immediate(conn)
             picked = conn.execute(self._pick, params).all()
             if picked:
                 conn.execute(self._mark, {**params, "b_ids": [r[0] for r in picked]})
+            return picked
+
+        picked = self._run(action, pick_and_mark, self._reserver)
         return [
             ReservedJob(str(r[0]), name, r[1], r[2] + 1, connection, {"token": r[2] + 1}) for r in picked
         ]
 
     def ack(self, job: ReservedJob) -> None:
         """Delete the job's row, unless another worker has reserved it since."""
-        with self._transaction(f"acknowledge job {job.id} on queue {job.queue!r}", self._writer) as conn:
-            conn.execute(self._ack, {"b_id": int(job.id), "b_token": job.extra["token"]})
+        params = {"b_id": int(job.id), "b_token": job.extra["token"]}
+        self._run(f"acknowledge job {job.id} on queue {job.queue!r}",
+                  lambda conn: conn.execute(self._ack, params), self._writer)
 
     def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
         """Delete many rows: one DELETE per distinct attempts count, in one transaction."""
@@ -318,10 +314,11 @@ class DatabaseQueue(Queue):
             groups.setdefault(job.extra["token"], []).append(int(job.id))
         if not groups:
             return
-        engine = self._writer if len(groups) == 1 else self.engine
-        with self._transaction(f"acknowledge {len(jobs)} jobs", engine) as conn:
+        def delete(conn: Connection) -> None:
             for token, ids in groups.items():
                 conn.execute(self._ack_many, {"b_ids": ids, "b_token": token})
+
+        self._run(f"acknowledge {len(jobs)} jobs", delete, self._writer if len(groups) == 1 else None)
 
     def release(self, job: ReservedJob, delay: float = 0) -> None:
         """Make the job available again with ``job.attempts`` as its attempt count.
@@ -337,41 +334,48 @@ class DatabaseQueue(Queue):
         if delay > 0:
             statement = self._release_at
             params["b_available_at"] = self.clock() + delay
-        with self._transaction(f"release job {job.id} on queue {job.queue!r}", self._writer) as conn:
-            conn.execute(statement, params)
+        self._run(f"release job {job.id} on queue {job.queue!r}",
+                  lambda conn: conn.execute(statement, params), self._writer)
 
     def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
         """Move the job's reservation deadline to now + ``seconds`` (default ``retry_after``);
         False when the job is no longer reserved by this worker."""
         deadline = self.clock() + (self.retry_after if seconds is None else seconds)
         params = {"b_id": int(job.id), "b_token": job.extra["token"], "b_deadline": deadline}
-        with self._transaction(f"extend the reservation of job {job.id}", self._writer) as conn:
-            return conn.execute(self._extend, params).rowcount == 1
-        return False  # pragma: no cover - _transaction raises instead
+        return self._run(f"extend the reservation of job {job.id}",
+                         lambda conn: conn.execute(self._extend, params).rowcount == 1, self._writer)
 
     def size(self, queue: str | None = None) -> int:
         """Rows of ``queue``: ready, delayed and reserved."""
         name = self.queue_name(queue)
-        with self._transaction(f"count the jobs of queue {name!r}") as conn:
-            return int(conn.execute(self._count, {"b_queue": name}).scalar_one())
-        return 0  # pragma: no cover - _transaction raises instead
+        return self._run(f"count the jobs of queue {name!r}",
+                         lambda conn: int(conn.execute(self._count, {"b_queue": name}).scalar_one()))
 
     def clear(self, queue: str | None = None) -> int:
         """Delete every row of ``queue``; return how many were deleted."""
         name = self.queue_name(queue)
-        with self._transaction(f"clear queue {name!r}") as conn:
-            return int(conn.execute(self._delete_queue, {"b_queue": name}).rowcount)
-        return 0  # pragma: no cover - _transaction raises instead
+        return self._run(f"clear queue {name!r}",
+                         lambda conn: int(conn.execute(self._delete_queue, {"b_queue": name}).rowcount))
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         """Sleep until the earliest job of ``queues`` falls due, at most ``timeout`` seconds
         (databases offer no portable blocking wait, so a push is seen on the next poll)."""
         names = list(queues) or [self.default_queue]
-        with self._transaction(f"wait for jobs on {', '.join(repr(n) for n in names)}") as conn:
-            due = conn.execute(self._next_due, {"b_queues": names}).scalar()
+        due = self._run(f"wait for jobs on {', '.join(repr(n) for n in names)}",
+                        lambda conn: conn.execute(self._next_due, {"b_queues": names}).scalar())
         block = timeout if due is None else min(timeout, float(due) - self.clock())
         if block > 0:
             time.sleep(block)
+
+
+def _is_deadlock(exc: Exception) -> bool:
+    """True when the database rolled the transaction back to break a deadlock (or a lock
+    wait timed out): running it again is safe."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in ("40P01", "40001"):  # PostgreSQL
+        return True
+    args = getattr(orig, "args", None) or (None,)
+    return args[0] in (1213, 1205)  # MySQL/MariaDB: deadlock, lock wait timeout
 
 
 def _sqlite_file(engine: Engine) -> bool:
