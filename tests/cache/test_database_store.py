@@ -270,3 +270,67 @@ def test_bad_configuration_is_refused(sqlite_url: str) -> None:
         create({"name": "x", "url": sqlite_url, "prefix": "p" * 200}, None)
     with pytest.raises(ConfigurationError, match="url"):
         create({"name": "x"}, None)
+
+
+def _statements(store: DatabaseStore, action: Callable[[], object]) -> list[str]:
+    """The SQL ``action`` sends through ``store``'s engine."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_postgres_cache_writes_commit_asynchronously_but_locks_do_not(postgres_url: str, unique: str) -> None:
+    relaxed = create(
+        {
+            "name": "db",
+            "url": postgres_url,
+            "prefix": unique,
+            "table": f"{unique}_c",
+            "lock_table": f"{unique}_l",
+        },
+        None,
+    )
+    durable = create(
+        {
+            "name": "db",
+            "url": postgres_url,
+            "prefix": unique,
+            "table": f"{unique}_c",
+            "lock_table": f"{unique}_l",
+            "durable_writes": True,
+        },
+        None,
+    )
+    try:
+        relaxed.create_tables()
+        asynchronous = "SET LOCAL synchronous_commit TO OFF"
+        assert asynchronous in _statements(relaxed, lambda: relaxed.put("k", b"v", None))
+        assert asynchronous in _statements(relaxed, lambda: relaxed.increment("n"))
+        assert asynchronous not in _statements(relaxed, lambda: relaxed.lock("l", 5).acquire())
+        assert asynchronous not in _statements(relaxed, lambda: relaxed.get("k"))
+        assert asynchronous not in _statements(durable, lambda: durable.put("k", b"v", None))
+        assert durable.get("k") == b"v"
+    finally:
+        relaxed.drop_tables()
+
+
+def test_sqlite_runs_in_wal_mode_and_hands_connections_back_fully_synchronous(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/wal.sqlite3"
+    store = create({"name": "db", "url": url}, None)
+    sent = _statements(store, lambda: store.put("k", b"v", None))
+    assert "PRAGMA synchronous=NORMAL" in sent and sent[-1] == "PRAGMA synchronous=FULL"
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    plain = create({"name": "db", "url": f"sqlite:///{tmp_path}/plain.sqlite3", "sqlite_wal": False}, None)
+    assert not any("synchronous" in s for s in _statements(plain, lambda: plain.put("k", b"v", None)))
+    with plain.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"

@@ -84,13 +84,13 @@ class DatabaseStore(Store):
             )
         self.engine = engine
         self._address = engine.url.render_as_string(hide_password=True)
-        #: how a cache write skips waiting for the disk (see _session); None: it waits
-        self._relax = (
-            None if durable_writes else {"postgresql": "async", "sqlite": "normal"}.get(self.flavour)
-        )
         self._wal = (
             sqlite_wal and self.flavour == "sqlite" and engine.url.database not in (None, "", ":memory:")
         )
+        #: how a cache write skips waiting for the disk (see _session); None: it waits.
+        #: SQLite's synchronous=NORMAL is only safe in WAL mode.
+        relax = {"postgresql": "async", "sqlite": "normal" if self._wal else None}.get(self.flavour)
+        self._relax = None if durable_writes else relax
         self._metadata = sa.MetaData()
         blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
         self.cache_table = cache = make_table(self._metadata, table, "value", blob)
