@@ -30,7 +30,7 @@ __all__ = ["BACKENDS", "FreightQueueTarget", "NoopJob"]
 BACKENDS = ("redis", "postgres", "sqlite")
 
 
-class NoopJob(Job):  # type: ignore[misc,valid-type]
+class NoopJob(Job):
     """The no-op job."""
 
     def handle(self) -> None:

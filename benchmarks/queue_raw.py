@@ -76,7 +76,7 @@ def main(url: str, key: str) -> None:
     processing = key + ":processing"
     lmove, lrem, loads = client.lmove, client.lrem, json.loads
     while True:
-        raw = lmove(key, processing, "RIGHT", "LEFT")
+        raw: Any = lmove(key, processing, "RIGHT", "LEFT")
         if raw is None:
             break
         loads(raw)

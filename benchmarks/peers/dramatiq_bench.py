@@ -30,9 +30,9 @@ def build(url: str, namespace: str, queue: str) -> tuple[Any, Any]:
     import dramatiq
     from dramatiq.brokers.redis import RedisBroker
 
-    broker = RedisBroker(url=url, namespace=namespace)
+    broker = RedisBroker(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
     dramatiq.set_broker(broker)
-    actor = dramatiq.actor(_noop, actor_name="fbench_noop", queue_name=queue, broker=broker)
+    actor = dramatiq.actor(actor_name="fbench_noop", queue_name=queue, broker=broker)(_noop)
     return broker, actor
 
 

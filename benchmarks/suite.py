@@ -1,0 +1,168 @@
+"""The whole benchmark: every queue and cache case in one run, with the run's metadata."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.cache_freight import FREIGHT_CACHES
+from benchmarks.cache_peers import PEER_CACHES
+from benchmarks.harness import (
+    BenchError,
+    CacheCase,
+    QueueTarget,
+    Result,
+    Skip,
+    Unavailable,
+    run_cache_case,
+    run_queue_target,
+)
+from benchmarks.peers.celery_bench import CeleryTarget
+from benchmarks.peers.dramatiq_bench import DramatiqTarget
+from benchmarks.peers.huey_bench import HueyTarget
+from benchmarks.peers.pgqueuer_bench import PgQueuerTarget
+from benchmarks.peers.rq_bench import RQTarget
+from benchmarks.queue_freight import FreightQueueTarget
+from benchmarks.queue_raw import RawRedisTarget
+from benchmarks.servers import Env
+
+__all__ = ["CACHE_CASES", "QUEUE_CASES", "Run", "collect_meta", "run_suite"]
+
+QUEUE_CASES: list[tuple[str, str, Callable[[Env], QueueTarget]]] = [
+    ("freight", "redis", lambda env: FreightQueueTarget(env, "redis")),
+    ("raw redis-py", "redis", RawRedisTarget),
+    ("RQ", "redis", RQTarget),
+    ("Dramatiq", "redis", DramatiqTarget),
+    ("Huey", "redis", HueyTarget),
+    ("Celery", "redis", CeleryTarget),
+    ("freight", "postgres", lambda env: FreightQueueTarget(env, "postgres")),
+    ("pgqueuer", "postgres", PgQueuerTarget),
+    ("freight", "sqlite", lambda env: FreightQueueTarget(env, "sqlite")),
+]
+"""(library, backend, factory) for every queue case, in the order they run."""
+
+CACHE_CASES: list[tuple[str, str, Callable[[Env], CacheCase]]] = FREIGHT_CACHES + PEER_CACHES
+"""(library, backend, factory) for every cache case, in the order they run."""
+
+PEER_PACKAGES = (
+    "freight", "redis", "hiredis", "pymemcache", "SQLAlchemy", "psycopg", "rq", "dramatiq", "huey",
+    "celery", "kombu", "pgqueuer", "asyncpg", "Django", "cachelib", "diskcache",
+)  # fmt: skip
+
+
+@dataclass
+class Run:
+    """What one run produced."""
+
+    results: list[Result] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def _selected(library: str, backend: str, only: Collection[str] | None) -> bool:
+    if not only:
+        return True
+    names = {library.lower(), backend.lower(), f"{library}:{backend}".lower()}
+    return any(choice.lower() in names for choice in only)
+
+
+def run_suite(
+    env: Env,
+    *,
+    suites: Collection[str] = ("queue", "cache"),
+    only: Collection[str] | None = None,
+    progress: Callable[[str], Any] = print,
+) -> Run:
+    """Run every selected case against ``env``; a case that cannot run is a Skip, one that breaks a failure.
+
+    ``only`` keeps the cases whose library, backend or ``library:backend`` (case-insensitive)
+    is listed, such as ``{"freight"}``, ``{"redis"}`` or ``{"freight:sqlite", "pgqueuer"}``.
+    """
+    run = Run()
+    plan: list[tuple[str, str, str, Callable[[], list[Result]]]] = []
+    if "queue" in suites:
+        for library, backend, make_target in QUEUE_CASES:
+            plan.append(("queue", library, backend, _queue_job(env, make_target)))
+    if "cache" in suites:
+        for library, backend, make_case in CACHE_CASES:
+            plan.append(("cache", library, backend, _cache_job(env, make_case)))
+    for suite, library, backend, job in plan:
+        if not _selected(library, backend, only):
+            continue
+        started = time.perf_counter()
+        try:
+            results = job()
+        except Unavailable as exc:
+            run.skips.append(Skip(suite, backend, library, str(exc)))
+            progress(f"  skip {suite:5} {library:24} {backend:9} {exc}")
+            continue
+        except BenchError as exc:
+            run.failures.append(f"{suite} {library} ({backend}): {exc}")
+            progress(f"  FAIL {suite:5} {library:24} {backend:9} {exc}")
+            continue
+        run.results += results
+        rates = "  ".join(f"{r.operation} {r.rate:>11,.0f}/s" for r in results)
+        progress(f"  {suite:5} {library:24} {backend:9} {rates}  ({time.perf_counter() - started:.1f} s)")
+    return run
+
+
+def _queue_job(env: Env, make: Callable[[Env], QueueTarget]) -> Callable[[], list[Result]]:
+    return lambda: run_queue_target(make(env), env.n, env.workdir)
+
+
+def _cache_job(env: Env, make: Callable[[Env], CacheCase]) -> Callable[[], list[Result]]:
+    return lambda: run_cache_case(make(env), env.n)
+
+
+def _server_versions(env: Env) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    if env.redis_url:
+        import redis
+
+        client = redis.Redis.from_url(env.redis_url)
+        versions["redis"] = str(client.info("server").get("redis_version"))
+        client.close()
+    if env.postgres_url:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(env.postgres_url)
+        with engine.connect() as conn:
+            versions["postgresql"] = str(conn.execute(sqlalchemy.text("SHOW server_version")).scalar())
+        engine.dispose()
+    if env.memcached:
+        import socket
+
+        host, _, port = env.memcached[0].rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=2) as sock:
+            sock.sendall(b"version\r\n")
+            versions["memcached"] = sock.recv(64).decode().split()[-1]
+    import sqlite3
+
+    versions["sqlite"] = sqlite3.sqlite_version
+    return versions
+
+
+def collect_meta(env: Env) -> dict[str, Any]:
+    """Where and with what the run happened: machine, load, Python, servers, package versions."""
+    packages: dict[str, str | None] = {}
+    for name in PEER_PACKAGES:
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            packages[name] = None
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "n": env.n,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "servers": _server_versions(env),
+        "packages": packages,
+    }
