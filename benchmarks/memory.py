@@ -70,8 +70,8 @@ def _rss_kib(pid: int) -> int | None:
     return None
 
 
-def run_memory(env: Env, jobs: int = 100_000, chunk: int = 1000) -> MemoryResult:
-    """Push ``jobs`` no-op jobs to freight's redis queue and sample one worker's RSS as it drains them."""
+def run_memory(env: Env, jobs: int = 100_000, chunk: int = 1000, sample: float = SAMPLE) -> MemoryResult:
+    """Push ``jobs`` no-op jobs to freight's redis queue and sample one worker's RSS every ``sample`` s."""
     target = FreightQueueTarget(env, "redis")
     try:
         target.clear()
@@ -94,7 +94,7 @@ def run_memory(env: Env, jobs: int = 100_000, chunk: int = 1000) -> MemoryResult
                 while last is None:
                     if time.time() > deadline:
                         raise BenchError(f"the worker stalled (see {log.name})")
-                    time.sleep(SAMPLE)
+                    time.sleep(sample)
                     rss = _rss_kib(proc.pid)
                     first = first or marker.read(marks, "first")
                     last = marker.read(marks, "last")

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Env", "bench_env", "libpq_dsn"]
+__all__ = ["Env", "bench_env", "libpq_dsn", "redis_server"]
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -135,7 +135,8 @@ def _redis_keys(client: Any) -> set[bytes]:
 
 
 @contextmanager
-def _redis(env: Env, url: str) -> Iterator[None]:
+def redis_server(env: Env, url: str) -> Iterator[None]:
+    """Use the Redis at ``url`` for ``env``; on exit delete the keys the run created (by pattern)."""
     _require_loopback(url)
     try:
         import redis
@@ -190,5 +191,5 @@ def bench_env(
         env = Env(n=n, run_id=uuid.uuid4().hex[:8], workdir=workdir or Path(tmp))
         env.workdir.mkdir(parents=True, exist_ok=True)
         _postgres(env, postgres_url)
-        with _redis(env, redis_url), _memcached(env):
+        with redis_server(env, redis_url), _memcached(env):
             yield env
