@@ -55,6 +55,10 @@ class QueueManager(Manager[Queue]):
         """``sync``, ``redis`` and ``database``, each imported on first use."""
         return {name: _lazy(path) for name, path in _BUILTIN.items()}
 
+    def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Give every driver the manager's clock (``config['clock']``) unless it has one."""
+        return {**config, "clock": config.get("clock") or self.clock}
+
     def connection(self, name: str | None = None) -> Queue:
         """The connection called ``name`` (default: the default connection)."""
         return self.resolve(name)

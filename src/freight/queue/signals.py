@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -26,7 +27,11 @@ def in_main_thread() -> bool:
 
 
 class Alarm:
-    """Raises :class:`JobTimeoutError` inside the running job when its soft limit passes."""
+    """Raises :class:`JobTimeoutError` inside the running job when its soft limit passes.
+
+    While installed it owns SIGALRM and the real-time interval timer; a timer that was
+    pending before is re-armed with its remaining time on :meth:`restore`.
+    """
 
     def __init__(self) -> None:
         self.available = hasattr(signal, "setitimer") and in_main_thread()
@@ -34,10 +39,12 @@ class Alarm:
         self._seconds = 0.0
         self._previous: _Handler = None
         self._installed = False
+        self._previous_timer: tuple[tuple[float, float], float] = ((0.0, 0.0), 0.0)
 
     def install(self) -> None:
         """Take over SIGALRM (main thread only; a no-op elsewhere)."""
         if self.available and not self._installed:
+            self._previous_timer = signal.getitimer(signal.ITIMER_REAL), time.monotonic()
             self._previous = signal.signal(signal.SIGALRM, self._fire)
             self._installed = True
 
@@ -47,6 +54,9 @@ class Alarm:
             self.disarm()
             signal.signal(signal.SIGALRM, self._previous or signal.SIG_DFL)
             self._installed = False
+            (delay, interval), since = self._previous_timer
+            if delay > 0:  # someone else's timer was pending: re-arm what is left of it
+                signal.setitimer(signal.ITIMER_REAL, max(delay - (time.monotonic() - since), 0.001), interval)
 
     def arm(self, seconds: float) -> None:
         """Raise JobTimeoutError in the main thread after ``seconds`` (no-op when 0 or unavailable)."""

@@ -84,5 +84,5 @@ def create(config: dict[str, Any], manager: Any) -> SyncQueue:
         name=str(config.get("name") or "sync"),
         queue=str(config.get("queue") or "default"),
         key=config.get("key"),
-        clock=getattr(manager, "clock", time.time),
+        clock=config.get("clock") or getattr(manager, "clock", time.time),
     )
