@@ -203,6 +203,11 @@ class NotAJob:
         CALLS.append(("NotAJob", {}, 0))
 
 
+def not_a_store(config: dict[str, Any], manager: Any) -> dict[str, Any]:
+    """A failed-store factory returning something that is not a store."""
+    return dict(config)
+
+
 # -- jobs for worker subprocesses --------------------------------------------------------------
 def _append(path: str, line: str) -> None:
     with open(path, "a") as fh:

@@ -66,8 +66,15 @@ class DatabaseFailedJobStore(FailedJobStore):
     def _where(self) -> str:
         return f"failed-job store (database {describe_url(str(self.engine.url))}, table {self.table_name!r})"
 
+    def _error(self, exc: Exception, action: str) -> QueueError:
+        import sqlalchemy.exc as sa_exc
+
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return QueueConnectionError(f"{self._where()}: cannot {action}: {getattr(exc, 'orig', exc)!r}")
+        return QueueError(f"{self._where()}: cannot {action}: {exc}")
+
     @contextmanager
-    def _begin(self) -> Iterator[Connection]:
+    def _begin(self, action: str) -> Iterator[Connection]:
         import sqlalchemy.exc as sa_exc
 
         if not self._ready:
@@ -75,10 +82,8 @@ class DatabaseFailedJobStore(FailedJobStore):
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-            raise QueueConnectionError(f"{self._where()} is unreachable: {exc.orig!r}") from exc
         except sa_exc.SQLAlchemyError as exc:
-            raise QueueError(f"{self._where()} failed: {exc}") from exc
+            raise self._error(exc, action) from exc
 
     def create_tables(self) -> None:
         """Create the table and its indexes unless they exist (safe when workers race)."""
@@ -90,14 +95,13 @@ class DatabaseFailedJobStore(FailedJobStore):
                 return
             try:
                 self.table.create(self.engine, checkfirst=True)
-            except sa_exc.OperationalError as exc:
-                if not sa.inspect(self.engine).has_table(self.table_name):
-                    raise QueueConnectionError(
-                        f"{self._where()}: cannot create the table: {exc.orig!r}"
-                    ) from exc
-            except sa_exc.SQLAlchemyError as exc:  # another process created it first
-                if not sa.inspect(self.engine).has_table(self.table_name):
-                    raise QueueError(f"{self._where()}: cannot create the table: {exc}") from exc
+            except sa_exc.SQLAlchemyError as exc:  # another process may have created it first
+                try:
+                    exists = sa.inspect(self.engine).has_table(self.table_name)
+                except sa_exc.SQLAlchemyError:
+                    exists = False
+                if not exists:
+                    raise self._error(exc, "create the table") from exc
             self._ready = True
 
     @staticmethod
@@ -111,7 +115,7 @@ class DatabaseFailedJobStore(FailedJobStore):
     def log(self, connection: str, queue: str, payload: str, exc: BaseException) -> str:
         """Insert one failed job; returns its uuid."""
         new_id = self.new_id()
-        with self._begin() as conn:
+        with self._begin("record a failed job") as conn:
             conn.execute(self.table.insert().values(
                 uuid=new_id, connection=connection, queue=queue, payload=payload,
                 exception=describe_exception(exc), failed_at=self.clock(),
@@ -121,31 +125,31 @@ class DatabaseFailedJobStore(FailedJobStore):
     def all(self) -> list[FailedJob]:
         """Every failed job, newest first."""
         t = self.table
-        with self._begin() as conn:
+        with self._begin("list failed jobs") as conn:
             rows = conn.execute(t.select().order_by(t.c.failed_at.desc(), t.c.id.desc())).all()
         return [self._record(row) for row in rows]
 
     def find(self, id: str) -> FailedJob | None:
         """The failed job with ``id``, or None."""
-        with self._begin() as conn:
+        with self._begin("find a failed job") as conn:
             row = conn.execute(self.table.select().where(self.table.c.uuid == id)).first()
         return self._record(row) if row is not None else None
 
     def forget(self, id: str) -> bool:
         """Delete the failed job with ``id``."""
-        with self._begin() as conn:
+        with self._begin("forget a failed job") as conn:
             return bool(conn.execute(self.table.delete().where(self.table.c.uuid == id)).rowcount)
 
     def flush(self) -> int:
         """Delete every failed job in this table."""
-        with self._begin() as conn:
+        with self._begin("flush failed jobs") as conn:
             return int(conn.execute(self.table.delete()).rowcount or 0)
 
     def count(self) -> int:
         """How many failed jobs the table holds."""
         import sqlalchemy as sa
 
-        with self._begin() as conn:
+        with self._begin("count failed jobs") as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one())
 
     def __repr__(self) -> str:
