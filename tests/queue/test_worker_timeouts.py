@@ -115,26 +115,36 @@ def test_the_heartbeat_keeps_a_long_job_reserved() -> None:
     assert queue.size() == 0
 
 
-def test_the_monitor_extends_held_jobs_seen_on_the_previous_beat() -> None:
-    """A job is extended from the second beat it is held on; jobs let go are forgotten."""
+def test_the_monitor_extends_held_jobs_every_interval() -> None:
+    """A held job is extended once it has gone ``interval`` unrenewed, counting from the tick
+    before it was first seen; jobs let go are forgotten."""
     clock = FakeClock()
     queue = MemoryQueue(clock=clock, retry_after=9)
     queue.push_raw("{}", "default")
     job = queue.pop()
     assert job is not None
-    held: list[ReservedJob] = [job]
+    held: list[ReservedJob] = []
     monitor = Monitor(queue, lambda: held, lambda: None, lambda running: None, interval=3, clock=clock)
+    assert monitor.poll == 0.25
+    clock.now += 1
+    monitor.tick(clock.now)  # not held yet
+    held.append(job)
+    clock.now += 1
+    monitor.tick(clock.now)  # seen: counted as reserved at the previous tick (t=1)
+    clock.now += 1
     monitor.tick(clock.now)
     assert queue.ops == [("pop", "1")]
-    clock.now += 3
-    monitor.tick(clock.now)  # first beat: seen
-    clock.now += 3
-    monitor.tick(clock.now)  # second beat: extended
+    clock.now += 1  # t=4: 3 s since t=1
+    monitor.tick(clock.now)
     assert queue.ops[-1] == ("extend", "1")
     assert queue.rows["1"].reserved_until == clock.now + 9
+    clock.now += 2
+    assert monitor.beat(clock.now) == 0
+    clock.now += 1
+    assert monitor.beat(clock.now) == 1
     held.clear()
-    clock.now += 3
-    assert monitor.beat() == 0
+    clock.now += 10
+    assert monitor.beat(clock.now) == 0
 
 
 def test_the_monitor_fires_the_watchdog_at_the_hard_deadline() -> None:

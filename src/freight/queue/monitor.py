@@ -1,9 +1,10 @@
 """The worker's one long-lived helper thread: reservation heartbeat and hard-timeout watchdog.
 
-* **Heartbeat**: every ``interval`` seconds (a third of the connection's
-  ``retry_after``) it extends the reservation of every job the worker holds (the
-  running one, prefetched ones, ones awaiting a batched ack) that it already saw on
-  its previous beat, so no held job's reservation can lapse while the worker lives.
+* **Heartbeat**: every ``poll`` seconds it looks at the jobs the worker holds (the
+  running one, prefetched ones, ones awaiting a batched ack) and extends the
+  reservation of each one not renewed for ``interval`` seconds (a third of the
+  connection's ``retry_after``), so no held job's reservation lapses while the worker
+  lives.
 * **Watchdog**: when the running job passes its hard deadline (timeout + grace), it
   calls ``on_overrun(running)``; the worker records the attempt and exits.
 
@@ -46,10 +47,10 @@ class Monitor:
         self.current = current
         self.on_overrun = on_overrun
         self.interval = max(0.05, interval)
-        self.poll = max(0.01, min(poll, self.interval))
+        self.poll = max(0.01, min(poll, self.interval / 2))
         self.clock = clock
-        self._seen: set[str] = set()
-        self._next_beat = clock() + self.interval
+        self._renewed: dict[str, float] = {}
+        self._last_tick = clock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -73,30 +74,38 @@ class Monitor:
                 log.exception("worker monitor failed; continuing")
 
     def tick(self, now: float) -> None:
-        """One round: fire the watchdog if the running job is past its hard deadline, beat if due."""
+        """One round: fire the watchdog if the running job is past its hard deadline, then beat."""
         running = self.current()
         if running is not None and not running.settled and now >= running.hard_deadline:
             self.on_overrun(running)
-        if now >= self._next_beat:
-            self._next_beat = now + self.interval
-            self.beat()
+        self.beat(now)
 
-    def beat(self) -> int:
-        """Extend every held job seen on the previous beat too; returns how many were extended."""
+    def beat(self, now: float) -> int:
+        """Extend every held job not renewed for ``interval`` seconds; returns how many were extended.
+
+        A job first seen now counts as reserved at the previous tick (it was not held
+        before that), so no reservation goes unrenewed for more than about
+        ``interval + 2 * poll`` (two thirds of ``retry_after`` at most).
+        """
         try:
             held = tuple(self.held())
-        except RuntimeError:  # the worker changed its buffer while we copied it; next beat
+        except RuntimeError:  # the worker changed its buffer while we copied it; next tick
             return 0
+        renewed: dict[str, float] = {}
         extended = 0
         for job in held:
-            if job.id in self._seen:
+            since = self._renewed.get(job.id, self._last_tick)
+            if now - since >= self.interval:
                 try:
                     self.queue.extend(job)
+                    since = now
                     extended += 1
                 except Exception as exc:
                     log.warning("cannot extend the reservation of job %s on %s: %s",
                                 job.id, self.queue.name, exc)
-        self._seen = {job.id for job in held}
+            renewed[job.id] = since
+        self._renewed = renewed
+        self._last_tick = now
         return extended
 
 
