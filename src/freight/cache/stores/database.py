@@ -16,9 +16,10 @@ SQLite/PostgreSQL; an INSERT and then ``UPDATE ... WHERE expired`` on MySQL);
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from freight.cache.lock import Lock
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DatabaseLock", "DatabaseStore", "KEY_BYTES", "create", "stored_key"]
 
+_CANONICAL = re.compile(rb"0|-?[1-9][0-9]*")
 #: keys per SELECT ... IN (...) in many()
 MANY_CHUNK = 500
 _SQL_ATTEMPTS = 50
@@ -87,10 +89,16 @@ class DatabaseStore(Store):
         self._wal = (
             sqlite_wal and self.flavour == "sqlite" and engine.url.database not in (None, "", ":memory:")
         )
-        #: how a cache write skips waiting for the disk (see _session); None: it waits.
+        #: (set, reset) SQL making a cache write skip waiting for the disk (see _session), or None.
         #: SQLite's synchronous=NORMAL is only safe in WAL mode.
-        relax = {"postgresql": "async", "sqlite": "normal" if self._wal else None}.get(self.flavour)
+        relax = {
+            "postgresql": ("SET synchronous_commit TO OFF", "RESET synchronous_commit"),
+            "sqlite": ("PRAGMA synchronous=NORMAL", "PRAGMA synchronous=FULL") if self._wal else None,
+        }.get(self.flavour)
         self._relax = None if durable_writes else relax
+        #: autocommit is free to switch on SQLite and PostgreSQL; on MySQL it costs round trips
+        self._autocommit = self.flavour != "mysql"
+        self._increment_sql: Executable | None = None  # chosen once connected (create_tables)
         self._metadata = sa.MetaData()
         blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
         self.cache_table = cache = make_table(self._metadata, table, "value", blob)
@@ -106,7 +114,7 @@ class DatabaseStore(Store):
         self._flush_all = sa.delete(cache)
         self._sa_error: type[Exception] = sa.exc.SQLAlchemyError
         self._integrity_error: type[Exception] = sa.exc.IntegrityError
-        self._value_errors = (sa.exc.IntegrityError, sa.exc.DataError)
+        self._data_error: type[Exception] = sa.exc.DataError
         self._ready = False
 
     # -- tables -----------------------------------------------------------------------
@@ -118,10 +126,13 @@ class DatabaseStore(Store):
                 with self._connect("create tables") as conn:
                     if self._wal:  # readers no longer wait for the writer
                         mode = conn.exec_driver_sql("PRAGMA journal_mode=WAL").scalar()
-                        if str(mode).lower() != "wal" and self._relax == "normal":
+                        if str(mode).lower() != "wal":
                             self._relax = None  # synchronous=NORMAL is only safe in WAL mode
                     self._metadata.create_all(conn, checkfirst=True)
                     conn.commit()
+                dialect: Any = self.engine.dialect  # MySQL has no RETURNING; MariaDB has it since 10.5
+                mariadb = getattr(dialect, "is_mariadb", False) and dialect.server_version_info >= (10, 5)
+                self._increment_sql = self._cache.increment if self.flavour != "mysql" or mariadb else None
                 self._ready = True
                 return
             except self._sa_error as exc:  # another process created them meanwhile: check again
@@ -166,29 +177,33 @@ class DatabaseStore(Store):
     def _session(self, action: str, *, relaxed: bool = False) -> Iterator[Connection]:
         """A connection in a transaction, committed on success; errors become CacheErrors.
 
-        ``relaxed``: a cache write that need not wait for the disk. PostgreSQL commits it
-        asynchronously; SQLite in WAL mode commits it with ``synchronous=NORMAL``. A crash of
-        the server (or of the machine, for SQLite) may lose the last moments of such writes,
-        never corrupt them. Lock rows are always written durably."""
+        On SQLite and PostgreSQL every statement commits on its own (autocommit), so a hot
+        row is locked only inside the database, never while this process waits for the CPU.
+        ``relaxed``: a cache write that need not wait for the disk: PostgreSQL commits it
+        asynchronously, SQLite (WAL) with ``synchronous=NORMAL``. A crash of the server (or of
+        the machine, for SQLite) may lose the last moments of such writes, never corrupt them.
+        Lock rows are always written durably."""
         if not self._ready:
             self.create_tables()
         conn = self._connect(action)
         relax = self._relax if relaxed else None
         try:
             with conn:
-                if relax == "normal":  # per connection, and only outside a transaction
-                    conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                if self._autocommit:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                if relax:
+                    conn.exec_driver_sql(relax[0])
                     conn.commit()
                 try:
                     with conn.begin():
-                        if relax == "async":
-                            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                         yield conn
                 finally:
-                    if relax == "normal":  # the pooled connection may serve a queue next
-                        with suppress(self._sa_error):
-                            conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    if relax:  # the pooled connection may serve a queue next: hand it back as found
+                        try:
+                            conn.exec_driver_sql(relax[1])
                             conn.commit()
+                        except self._sa_error:
+                            conn.invalidate()
         except self._sa_error as exc:
             raise self._error(exc, action) from exc
 
@@ -246,39 +261,40 @@ class DatabaseStore(Store):
         return self._claim(self._cache, params, "add")
 
     def increment(self, key: str, by: int = 1) -> int:
-        """One upsert RETURNING (SQLite, PostgreSQL) or a row-locking transaction (MySQL)."""
+        """One upsert RETURNING the new value (SQLite, PostgreSQL, MariaDB), or a row-locking
+        transaction (MySQL); again after a deadlock or a lost race."""
         k, now, action = self._key(key), self.clock(), f"increment {key!r}"
         for attempt in range(_SQL_ATTEMPTS):
             try:
-                if self._cache.increment is None:
-                    new = self._increment_locked(k, key, by, now, action)
-                    if new is None:
-                        continue  # lost the race to insert the row: it exists now
-                    return new
-                params = {"k": k, "v": str(by).encode(), "exp": None, "by": by, "now": now}
-                with self._session(action, relaxed=True) as conn:
-                    return int(conn.execute(self._cache.increment, params).scalar_one())
-            except CacheError as exc:  # PostgreSQL: the cast failed; SQLite: the NOT NULL check did
-                if isinstance(exc.__cause__, self._value_errors) and self._cache.increment is not None:
-                    raise _not_an_integer(key, self.name) from exc.__cause__
+                new = self._increment_once(k, key, by, now, action)
+            except CacheError as exc:
                 if attempt + 1 == _SQL_ATTEMPTS or not is_retryable(exc.__cause__):
                     raise
+                continue
+            if new is not None:
+                return new
         raise CacheError(f"database cache store {self.name!r}: {action} lost {_SQL_ATTEMPTS} races")
 
-    def _increment_locked(self, k: str, key: str, by: int, now: float, action: str) -> int | None:
-        """SELECT ... FOR UPDATE, then UPDATE (or INSERT a missing row); None when an INSERT lost."""
-        ops = self._cache
+    def _increment_once(self, k: str, key: str, by: int, now: float, action: str) -> int | None:
+        """One attempt; None when another process inserted the missing row first."""
+        ops, fresh = self._cache, str(by).encode()
         with self._session(action, relaxed=True) as conn:
+            if self._increment_sql is not None:
+                params = {"k": k, "v": fresh, "exp": None, "by": by, "now": now}
+                try:
+                    return _integer(conn.execute(self._increment_sql, params).scalar_one(), 0, key, self.name)
+                except self._data_error as exc:  # PostgreSQL refused to cast the value
+                    raise _not_an_integer(key, self.name) from exc
             row = conn.execute(ops.select_for_update, {"k": k}).first()
             if row is not None:
                 expiry = row[1]
                 if expiry is not None and expiry <= now:
                     new, expiry = by, None
                 else:
-                    new = _plus(row[0], by, key, self.name)
+                    new = _integer(row[0], by, key, self.name)
                 conn.execute(ops.rewrite, {"k": k, "v": str(new).encode(), "exp": expiry})
                 return new
-        return by if self._insert_new(ops, {"k": k, "v": str(by).encode(), "exp": None}, action) else None
+        return by if self._insert_new(ops, {"k": k, "v": fresh, "exp": None}, action) else None
 
     def forget(self, key: str) -> bool:
         """DELETE; True only if a live row was removed."""
@@ -380,15 +396,12 @@ class DatabaseLock(Lock):
         return bool(store._run(store._locks.retime_owned, self._params(seconds), action, relaxed=False))
 
 
-def _plus(raw: bytes, by: int, key: str, store: str) -> int:
-    """The integer in ``raw`` plus ``by``, within the 64-bit range the other databases and redis allow."""
-    try:
-        number = int(bytes(raw)) + by
-    except ValueError:
-        raise _not_an_integer(key, store) from None
-    if not -(2**63) <= number < 2**63:
+def _integer(raw: bytes, by: int, key: str, store: str) -> int:
+    """The canonical integer in ``raw``, plus ``by``, within the signed 64-bit range."""
+    data = bytes(raw)
+    if _CANONICAL.fullmatch(data) is None or not -(2**63) <= int(data) + by < 2**63:
         raise _not_an_integer(key, store)
-    return number
+    return int(data) + by
 
 
 def _by_key(row: dict[str, Any]) -> str:

@@ -98,30 +98,42 @@ class Statements:
             self.upsert = ins.on_duplicate_key_update(
                 {data: ins.inserted[data], "expiration": ins.inserted.expiration}
             )
-            return
-        newer = {data: ins.excluded[data], "expiration": ins.excluded.expiration}
-        self.upsert = ins.on_conflict_do_update(index_elements=[c.key], set_=newer)
-        claim = ins.on_conflict_do_update(index_elements=[c.key], set_=newer, where=self.expired)
-        self.claim = claim.execution_options(preserve_rowcount=True)  # rowcount of an INSERT
-        if data == "value":  # one upsert RETURNING the new value; MySQL uses a locking transaction
-            started = {"value": ins.excluded.value, "expiration": sa.null()}
-            bumped = {"value": self._bumped(c.value, flavour), "expiration": c.expiration}
-            change = {col: sa.case((self.expired, started[col]), else_=bumped[col]) for col in started}
-            self.increment = ins.on_conflict_do_update(index_elements=[c.key], set_=change).returning(c.value)
+        else:
+            newer = {data: ins.excluded[data], "expiration": ins.excluded.expiration}
+            self.upsert = ins.on_conflict_do_update(index_elements=[c.key], set_=newer)
+            claim = ins.on_conflict_do_update(index_elements=[c.key], set_=newer, where=self.expired)
+            self.claim = claim.execution_options(preserve_rowcount=True)  # rowcount of an INSERT
+        if data == "value":  # one upsert RETURNING the new value (MySQL itself has no RETURNING)
+            fresh = ins.inserted.value if flavour == "mysql" else ins.excluded.value
+            change = [  # in this order: MySQL's second assignment would see the first's result
+                ("value", sa.case((self.expired, fresh), else_=self._bumped(c.value, flavour))),
+                ("expiration", sa.case((self.expired, sa.null()), else_=c.expiration)),
+            ]
+            if flavour == "mysql":  # used on MariaDB >= 10.5 only
+                self.increment = ins.on_duplicate_key_update(change).returning(c.value)
+            else:
+                self.increment = ins.on_conflict_do_update(
+                    index_elements=[c.key], set_=dict(change)
+                ).returning(c.value)
 
     @staticmethod
     def _bumped(value: Any, flavour: str) -> Any:
-        """``value`` (ASCII digits) plus the ``by`` parameter, as ASCII digits."""
+        """``value`` (ASCII digits) plus the ``by`` parameter, as ASCII digits.
+
+        A value that is not a canonical integer fails the cast on PostgreSQL; SQLite and
+        MySQL would cast it to a number silently, so there it is left unchanged instead,
+        and the store refuses the non-integer it gets back."""
         import sqlalchemy as sa
 
         by = sa.bindparam("by", type_=sa.BigInteger)
-        if flavour == "postgresql":  # a non-integer value fails the cast: an error, never a silent 0
+        if flavour == "postgresql":
             utf8: Any = sa.literal_column("'UTF8'")
             number = sa.cast(sa.func.convert_from(value, utf8), sa.BigInteger)
             return sa.func.convert_to(sa.cast(number + by, sa.Text), utf8)
-        # SQLite casts anything to a number, so a value that is not a canonical integer
-        # becomes NULL instead, and the NOT NULL constraint turns that into an error
+        if flavour == "mysql":
+            canonical = sa.type_coerce(value, sa.String).regexp_match("^(0|-?[1-9][0-9]{0,18})$")
+            return sa.case((canonical, sa.cast(sa.cast(value, sa.BigInteger) + by, sa.String)), else_=value)
         text = sa.cast(value, sa.Text)
         number = sa.cast(text, sa.Integer)
         canonical = sa.cast(number, sa.Text) == text
-        return sa.case((canonical, sa.cast(sa.cast(number + by, sa.Text), sa.LargeBinary)), else_=sa.null())
+        return sa.case((canonical, sa.cast(sa.cast(number + by, sa.Text), sa.LargeBinary)), else_=value)
