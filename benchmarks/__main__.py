@@ -1,6 +1,6 @@
 """``python -m benchmarks``: run the benchmark suite (docs/benchmarks.md explains it).
 
-    python -m benchmarks run [--n 20000] [--memory-jobs 100000] [--suite queue,cache]
+    python -m benchmarks run [--n 20000] [--repeat 3] [--memory-jobs 100000] [--suite queue,cache]
                              [--only freight,rq,...] [--out docs/benchmarks]
     python -m benchmarks memory [--jobs 100000]
     python -m benchmarks chart [--out docs/benchmarks]
@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="queue and cache benchmarks (and worker memory)")
     run.add_argument("--n", type=int, default=20_000, help="jobs / keys per case (default 20,000)")
     run.add_argument("--suite", type=_csv, default=["queue", "cache"], help="queue,cache (default both)")
+    run.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="keep the best of this many runs of each measurement (default 3)",
+    )
     run.add_argument("--only", type=_csv, default=[], help="libraries, backends or library:backend")
     run.add_argument(
         "--memory-jobs", type=int, default=100_000, help="jobs for the worker-memory run (0: skip it)"
@@ -58,11 +64,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     out: Path | None = args.out or (None if partial else DEFAULT_OUT)
     started = time.time()
     with bench_env(args.n) as env:
-        print(f"freight benchmarks: N = {args.n:,}, run {env.run_id}, work dir {env.workdir}")
+        print(
+            f"freight benchmarks: N = {args.n:,}, best of {args.repeat}, run {env.run_id}, in {env.workdir}"
+        )
         for server, reason in env.unavailable.items():
             print(f"  {server} unavailable: {reason}")
         meta = collect_meta(env)
-        run = run_suite(env, suites=args.suite, only=args.only)
+        meta["repeat"] = args.repeat
+        run = run_suite(env, suites=args.suite, only=args.only, repeat=args.repeat)
         memory = None
         if args.memory_jobs and not partial:
             print(f"  worker memory over {args.memory_jobs:,} jobs ...")

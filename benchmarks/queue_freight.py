@@ -114,9 +114,16 @@ class FreightQueueTarget(QueueTarget):
         if "client" in self.connection_config:
             return None
         return python_module(
-            "freight", "work", "bench", "--queue", self.queue_name, "--stop-when-empty", "--quiet",
-            "--config", self.config_file(),
-        )  # fmt: skip
+            "freight",
+            "work",
+            "bench",
+            "--queue",
+            self.queue_name,
+            "--stop-when-empty",
+            "--quiet",
+            "--config",
+            self.config_file(),
+        )
 
     def drain_inprocess(self) -> None:
         from freight import Worker

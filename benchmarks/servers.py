@@ -1,10 +1,10 @@
 """The servers a benchmark run uses, found or started, and cleaned up afterwards.
 
 * Redis: ``FREIGHT_BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``, a database
-  number the test suite does not use). Every key a run creates is either under a name
-  carrying the run id or listed by the run; at the end the run deletes the keys that
-  were not there when it started and that match a pattern of a library it ran. It
-  never flushes a database.
+  number the test suite does not use). Every queue, key prefix and namespace carries the
+  run id; at the end the run deletes the keys carrying it that it created. The few
+  fixed-name keys of the peers are removed by their targets (RQ's ``rq:queues`` entry)
+  or expire by themselves (RQ's worker records). It never flushes a database.
 * PostgreSQL: ``FREIGHT_BENCH_POSTGRES_URL`` (default
   ``postgresql+psycopg://postgres@127.0.0.1:5432/test``). Tables carry the run id and
   are dropped at the end; pgqueuer gets a schema of its own, dropped at the end.
@@ -36,8 +36,6 @@ __all__ = ["Env", "bench_env", "libpq_dsn", "redis_server"]
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-# key patterns of the peer libraries (plus every name carrying the run id)
-PEER_KEY_PATTERNS = ("rq:*", "_kombu.*", "unacked*", "celery*", "huey.*", "dramatiq*")
 
 
 @dataclass
@@ -155,8 +153,7 @@ def redis_server(env: Env, url: str) -> Iterator[None]:
     try:
         yield
     finally:
-        patterns = (f"*{env.prefix}*", *PEER_KEY_PATTERNS)
-        created = {k for p in patterns for k in client.scan_iter(match=p, count=1000)} - before
+        created = set(client.scan_iter(match=f"*{env.prefix}*", count=1000)) - before
         for start in range(0, len(created), 1000):
             client.delete(*list(created)[start : start + 1000])
         client.close()

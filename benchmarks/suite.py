@@ -51,9 +51,23 @@ CACHE_CASES: list[tuple[str, str, Callable[[Env], CacheCase]]] = FREIGHT_CACHES 
 """(library, backend, factory) for every cache case, in the order they run."""
 
 PEER_PACKAGES = (
-    "freight", "redis", "hiredis", "pymemcache", "SQLAlchemy", "psycopg", "rq", "dramatiq", "huey",
-    "celery", "kombu", "pgqueuer", "asyncpg", "Django", "cachelib", "diskcache",
-)  # fmt: skip
+    "freight",
+    "redis",
+    "hiredis",
+    "pymemcache",
+    "SQLAlchemy",
+    "psycopg",
+    "rq",
+    "dramatiq",
+    "huey",
+    "celery",
+    "kombu",
+    "pgqueuer",
+    "asyncpg",
+    "Django",
+    "cachelib",
+    "diskcache",
+)
 
 
 @dataclass
@@ -77,6 +91,7 @@ def run_suite(
     *,
     suites: Collection[str] = ("queue", "cache"),
     only: Collection[str] | None = None,
+    repeat: int = 1,
     progress: Callable[[str], Any] = print,
 ) -> Run:
     """Run every selected case against ``env``; a case that cannot run is a Skip, one that breaks a failure.
@@ -88,10 +103,10 @@ def run_suite(
     plan: list[tuple[str, str, str, Callable[[], list[Result]]]] = []
     if "queue" in suites:
         for library, backend, make_target in QUEUE_CASES:
-            plan.append(("queue", library, backend, _queue_job(env, make_target)))
+            plan.append(("queue", library, backend, _queue_job(env, make_target, repeat)))
     if "cache" in suites:
         for library, backend, make_case in CACHE_CASES:
-            plan.append(("cache", library, backend, _cache_job(env, make_case)))
+            plan.append(("cache", library, backend, _cache_job(env, make_case, repeat)))
     for suite, library, backend, job in plan:
         if not _selected(library, backend, only):
             continue
@@ -112,12 +127,12 @@ def run_suite(
     return run
 
 
-def _queue_job(env: Env, make: Callable[[Env], QueueTarget]) -> Callable[[], list[Result]]:
-    return lambda: run_queue_target(make(env), env.n, env.workdir)
+def _queue_job(env: Env, make: Callable[[Env], QueueTarget], repeat: int) -> Callable[[], list[Result]]:
+    return lambda: run_queue_target(make(env), env.n, env.workdir, repeat=repeat)
 
 
-def _cache_job(env: Env, make: Callable[[Env], CacheCase]) -> Callable[[], list[Result]]:
-    return lambda: run_cache_case(make(env), env.n)
+def _cache_job(env: Env, make: Callable[[Env], CacheCase], repeat: int) -> Callable[[], list[Result]]:
+    return lambda: run_cache_case(make(env), env.n, repeat)
 
 
 def _server_versions(env: Env) -> dict[str, str]:

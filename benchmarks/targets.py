@@ -140,4 +140,3 @@ def evaluate(results: list[Result], memory: tuple[int, float] | None = None) -> 
         jobs, growth = memory
         checks.append(Check(f"worker RSS grows < 10% over {jobs:,} jobs", f"{growth:+.1%}", growth < 0.10))
     return checks
-

@@ -1,8 +1,8 @@
 """Celery: ``task.delay`` per job, drained by one worker with the solo pool on the Redis broker.
 
 The worker runs ``--pool=solo`` (jobs run in the worker process itself), with results
-ignored, logging at WARNING, and without gossip, mingle and the event heartbeat (the
-usual advice for Redis brokers; they only add broker traffic). Celery acknowledges a
+ignored, logging at WARNING, and without gossip, mingle, the event heartbeat and remote
+control (the usual advice for Redis brokers; they only add broker traffic). Celery acknowledges a
 message before running it by default; a message counts as outstanding while it is in
 the queue list or the ``unacked`` hash. Celery has no bulk enqueue call.
 """
@@ -33,6 +33,7 @@ def build(url: str, queue: str) -> tuple[Any, Any]:
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        worker_enable_remote_control=False,  # no pidbox exchange: no broadcast traffic, no leftover keys
     )
     return app, app.task(name="fbench.noop")(_noop)
 

@@ -64,7 +64,12 @@ class RQTarget(QueueTarget):
         return python_module(__name__, self.url, self.name)
 
     def close(self) -> None:
-        self.queue.connection.close()
+        # RQ's other keys carry the queue name (deleted by the run) or expire by themselves
+        connection = self.queue.connection
+        connection.srem("rq:queues", self.queue.key)
+        if connection.scard("rq:queues") == 0:
+            connection.delete("rq:queues")
+        connection.close()
 
 
 def main(url: str, name: str) -> None:
