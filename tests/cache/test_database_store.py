@@ -337,3 +337,42 @@ def test_sqlite_runs_in_wal_mode_and_hands_connections_back_fully_synchronous(tm
     assert not any("synchronous" in s for s in _statements(plain, lambda: plain.put("k", b"v", None)))
     with plain.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+
+
+def test_the_row_locking_increment_used_on_mysql(mysql_url: str, unique: str, clock: Clock) -> None:
+    """MariaDB >= 10.5 increments with one upsert RETURNING; MySQL, which lacks RETURNING, takes
+    the SELECT ... FOR UPDATE path. Force that path on MariaDB to cover it, threads included."""
+    store = create(
+        {
+            "name": "db",
+            "url": mysql_url,
+            "prefix": unique,
+            "table": f"{unique}_c",
+            "lock_table": f"{unique}_l",
+        },
+        SimpleNamespace(clock=clock),
+    )
+    try:
+        store.create_tables()
+        store._increment_sql = None
+        assert store.increment("n", 5) == 5 and store.increment("n", -7) == -2
+        store.put("t", b"10", 60)
+        assert store.increment("t") == 11 and rows(store)[f"{unique}:t"] == (b"11", clock.now + 60)
+        clock.now += 61
+        assert store.increment("t") == 1 and rows(store)[f"{unique}:t"] == (b"1", None)
+        store.put("bad", b"007", None)
+        with pytest.raises(CacheError, match="not an integer"):
+            store.increment("bad")
+        seen: list[int] = []
+
+        def bump() -> None:
+            seen.extend(store.increment("shared") for _ in range(50))
+
+        threads = [threading.Thread(target=bump) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(seen) == list(range(1, 201))
+    finally:
+        store.drop_tables()

@@ -6,10 +6,13 @@ whole-server ``flush()`` cannot disturb anyone else.
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -190,3 +193,61 @@ def test_missing_pymemcache_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "pymemcache.client.hash", None)
     with pytest.raises(MissingDependencyError, match=r"freight\[memcached\]"):
         create({"name": "m", "servers": ["127.0.0.1:1"]}, None)
+
+
+@pytest.fixture
+def two_servers() -> Iterator[dict[str, Any]]:
+    """Two private memcached servers, ``{"host:port": process}`` (skipped without the binary)."""
+    if not shutil.which("memcached"):
+        pytest.skip("the memcached binary is not installed")
+    servers: dict[str, Any] = {}
+    for _ in range(2):
+        port = _free_port()
+        argv = ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16", "-u", "root"]
+        servers[f"127.0.0.1:{port}"] = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    deadline = time.monotonic() + 5
+    for server in servers:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", int(server.rpartition(":")[2])), 0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"memcached on {server} did not start"
+                time.sleep(0.02)
+    yield servers
+    for proc in servers.values():
+        proc.kill()
+        proc.wait(5)
+
+
+def test_keys_spread_over_several_servers_and_a_dead_one_leaves_the_ring(two_servers: dict[str, Any]) -> None:
+    servers = list(two_servers)
+    config = {"name": "pair", "servers": servers, "prefix": "p", "dead_timeout": 60}
+    store = create(config, None)
+    keys = [f"k{i}" for i in range(40)]
+    assert store.put_many({k: k.encode() for k in keys}, 60)
+    assert store.many(keys) == {k: k.encode() for k in keys}
+    first = Client(("127.0.0.1", int(servers[0].rpartition(":")[2])))
+    on_first = [k for k in keys if first.get(f"p:{k}") is not None]
+    first.close()
+    assert 0 < len(on_first) < len(keys), "rendezvous hashing uses both servers"
+    assert store.flush() and store.many(keys) == {k: None for k in keys}, "flush clears every server"
+    store.put("k0", b"again", 60)
+    # stop the server holding k0: the first call reaching it fails, then its keys move on
+    owner = servers[0] if "k0" in on_first else servers[1]
+    two_servers[owner].kill()
+    two_servers[owner].wait(5)
+    failures = 0
+    while True:  # an open connection fails first, then the refused reconnect takes it out
+        try:
+            assert store.get("k0") is None, "served (empty) by the surviving server"
+            break
+        except CacheConnectionError as exc:
+            assert owner in str(exc)
+            failures += 1
+            assert failures <= 2
+    assert failures >= 1
+    assert store.put("k0", b"moved", 60) and store.get("k0") == b"moved"
+    store.close()
