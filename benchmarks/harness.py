@@ -1,7 +1,10 @@
 """Result records, timing loops and the drain measurement shared by every benchmark.
 
 Enqueue and cache operations are timed in the harness process with
-``time.perf_counter`` around a loop over pre-built keys, values or arguments.
+``time.perf_counter`` around a loop over pre-built keys, values or arguments; the CPU
+time the harness process spent in that loop (``time.process_time``) is kept too, as
+``cpu_us`` per operation: on a busy machine it is far steadier than the wall clock.
+Every measurement is repeated (``repeat``) and the fastest run is kept.
 
 A drain is timed from the moment the worker process starts its first job until every
 job has run *and* the broker holds nothing for the queue any more (no ready, reserved
@@ -115,25 +118,46 @@ class CacheCase:
     note: str = ""
 
 
-def best_of(measure: Callable[[], float], repeat: int, budget: float = REPEAT_BUDGET) -> tuple[float, int]:
-    """The shortest of up to ``repeat`` timings of ``measure``, and how many ran: repetition stops
-    once the timings add up to ``budget`` seconds (one run of a slow case is steady enough)."""
-    best, spent, runs = float("inf"), 0.0, 0
+@dataclass
+class Timing:
+    """The fastest of several runs of one measurement."""
+
+    seconds: float
+    cpu: float | None
+    """CPU seconds this process spent in that run (None when the work ran in another process)"""
+    runs: int
+
+    def extra(self, n: int) -> dict[str, Any]:
+        """``runs`` and the client CPU per operation in microseconds, for :attr:`Result.extra`."""
+        extra: dict[str, Any] = {"runs": self.runs}
+        if self.cpu is not None:
+            extra["cpu_us"] = round(self.cpu / n * 1e6, 1)
+        return extra
+
+
+Measure = Callable[[], tuple[float, float | None]]
+
+
+def best_of(measure: Measure, repeat: int, budget: float = REPEAT_BUDGET) -> Timing:
+    """The fastest of up to ``repeat`` runs of ``measure`` (which returns wall and CPU seconds);
+    repetition stops once the runs add up to ``budget`` seconds (one long run is steady enough)."""
+    best, spent, runs = Timing(float("inf"), None, 0), 0.0, 0
     while runs < max(1, repeat):
-        seconds = measure()
-        best, spent, runs = min(best, seconds), spent + seconds, runs + 1
+        seconds, cpu = measure()
+        if seconds < best.seconds:
+            best = Timing(seconds, cpu, 0)
+        spent, runs = spent + seconds, runs + 1
         if spent > budget:
             break
-    return best, runs
+    best.runs = runs
+    return best
 
 
-def _loop_timer(fn: Callable[[], None]) -> Callable[[], float]:
-    def measure() -> float:
-        start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
-
-    return measure
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one call of ``fn``."""
+    cpu, start = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def run_cache_case(case: CacheCase, n: int, repeat: int = 1) -> list[Result]:
@@ -156,18 +180,18 @@ def run_cache_case(case: CacheCase, n: int, repeat: int = 1) -> list[Result]:
         for i in range(WARMUP):  # connect, create tables and directories before timing
             put(f"bench:warmup:{i}", values[0])
             get(f"bench:warmup:{i}")
-        put_seconds, put_runs = best_of(_loop_timer(put_all), repeat)
-        get_seconds, get_runs = best_of(_loop_timer(get_all), repeat)
+        put_timing = best_of(lambda: timed(put_all), repeat)
+        get_timing = best_of(lambda: timed(get_all), repeat)
         for i in {0, count // 2, count - 1}:
             got = get(keys[i])
             if got != values[i]:
                 raise BenchError(f"{case.library} ({case.backend}) returned {got!r} for {keys[i]!r}")
     finally:
         case.close()
-    extra: dict[str, Any] = {"note": case.note} if case.note else {}
+    note: dict[str, Any] = {"note": case.note} if case.note else {}
     return [
-        Result("cache", case.backend, case.library, "put", count, put_seconds, {**extra, "runs": put_runs}),
-        Result("cache", case.backend, case.library, "get", count, get_seconds, {**extra, "runs": get_runs}),
+        Result("cache", case.backend, case.library, op, count, t.seconds, {**note, **t.extra(count)})
+        for op, t in (("put", put_timing), ("get", get_timing))
     ]
 
 
@@ -336,16 +360,14 @@ def run_queue_target(
     tag = f"{target.library}-{target.backend}".replace(" ", "_").replace("/", "_")
     marks, log = workdir / "marks" / tag, workdir / f"worker-{tag}.log"
 
-    def enqueue(fill: Callable[[], None]) -> Callable[[], float]:
-        def measure() -> float:
+    def enqueue(fill: Callable[[], None]) -> Measure:
+        def measure() -> tuple[float, float | None]:
             target.clear()
-            start = time.perf_counter()
-            fill()
-            seconds = time.perf_counter() - start
+            seconds, cpu = timed(fill)
             queued = target.outstanding()
             if queued != n:
                 raise BenchError(f"{target.library} ({target.backend}) holds {queued} jobs, not {n}")
-            return seconds
+            return seconds, cpu
 
         return measure
 
@@ -353,7 +375,7 @@ def run_queue_target(
     bulk = enqueue(lambda: target.bulk_all(n, chunk)) if target.has_bulk else push
     drains: list[Drain] = []
 
-    def drain() -> float:
+    def drain() -> tuple[float, float | None]:
         if target.outstanding() != n:
             bulk()
         cmd = target.worker_command()
@@ -370,11 +392,18 @@ def run_queue_target(
                 exits_when_empty=target.exits_when_empty,
             )
         drains.append(done)
-        return done.seconds
+        return done.seconds, None
 
-    def result(operation: str, timing: tuple[float, int], **extra: Any) -> Result:
-        seconds, runs = timing
-        return Result("queue", target.backend, target.library, operation, n, seconds, {**extra, "runs": runs})
+    def result(operation: str, timing: Timing, **extra: Any) -> Result:
+        return Result(
+            "queue",
+            target.backend,
+            target.library,
+            operation,
+            n,
+            timing.seconds,
+            {**extra, **timing.extra(n)},
+        )
 
     try:
         target.push_all(WARMUP)  # connect, create tables, load scripts before timing

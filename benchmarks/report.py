@@ -38,12 +38,19 @@ def _cell(result: Result | None) -> str:
     return "—" if result is None else f"{result.rate:,.0f}"
 
 
+def _cpu(ops_done: dict[str, Result], ops: Sequence[str]) -> str:
+    cells = [ops_done[op].extra.get("cpu_us") if op in ops_done else None for op in ops]
+    return " / ".join("—" if c is None else f"{c:,.0f}" for c in cells)
+
+
 def _table(results: Sequence[Result], suite: str, ops: Sequence[str]) -> list[str]:
     rows = _rows(results, suite)
     if not rows:
         return []
-    unit = "jobs/s" if suite == "queue" else "operations/s"
-    head = ["backend", "library", *[f"{op} ({unit})" for op in ops], "n", "notes"]
+    unit = "jobs/s" if suite == "queue" else "ops/s"
+    cpu_ops = [op for op in ops if op != "drain"]
+    cpu_head = f"client CPU µs/op ({' / '.join(cpu_ops)})"
+    head = ["backend", "library", *[f"{op} {unit}" for op in ops], cpu_head, "n", "notes"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (backend, library), ops_done in rows.items():
         any_result = next(iter(ops_done.values()))
@@ -57,7 +64,7 @@ def _table(results: Sequence[Result], suite: str, ops: Sequence[str]) -> list[st
             notes.append(str(any_result.extra["note"]))
         name = f"**{library}**" if library == "freight" else library
         rates = [_cell(ops_done.get(op)) for op in ops]
-        cells = [backend, name, *rates, f"{any_result.n:,}", "; ".join(notes)]
+        cells = [backend, name, *rates, _cpu(ops_done, cpu_ops), f"{any_result.n:,}", "; ".join(notes)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

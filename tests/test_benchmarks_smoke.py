@@ -170,7 +170,7 @@ def test_report_targets_and_chart(tmp_path: Path) -> None:
     assert checks["SQLite drain >= 2,000 jobs/s"].ok is None
     assert checks["worker RSS grows < 10% over 1,000 jobs"].ok is True
     text = markdown(results, [], list(checks.values()))
-    assert "| redis | **freight** | 5,000 | — | 50,000 |" in text
+    assert "| redis | **freight** | 5,000 | — | 50,000 | — / — |" in text
     write_json(tmp_path / "r.json", meta={"n": N}, results=results, skips=[], checks=[], memory=None)
     assert (tmp_path / "r.json").read_text().startswith("{")
     if importlib.util.find_spec("matplotlib") is None:
