@@ -254,7 +254,7 @@ class DatabaseQueue(Queue):
         self._run(f"push to queue {queue!r}", lambda conn: conn.execute(self._insert, row), self._writer)
 
     def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
-        """Insert many job rows: multi-row INSERTs of up to 1000 rows in one transaction."""
+        """Insert many job rows: one executemany INSERT per 1000 rows, in one transaction."""
         now = self.clock()
         rows = [
             {"queue": queue, "payload": raw, "attempts": 0, "reserved_at": None,
