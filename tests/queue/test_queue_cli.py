@@ -120,7 +120,8 @@ def test_work_once_in_process(config: Path, capsys: pytest.CaptureFixture[str]) 
     """work --once runs one job and exits 0; --backoff and --tries are parsed."""
     db = manager_for(config).connection("db")
     db.bulk([Noop(n=1), Noop(n=2)])
-    code, _, _ = run(capsys, config, "work", "--once", "--quiet", "--backoff", "1,5", "--tries", "2")
+    argv = ["work", "--once", "--quiet", "--memory", "0", "--backoff", "1,5", "--tries", "2"]
+    code, _, _ = run(capsys, config, *argv)
     assert code == 0
     assert CALLS == [("Noop", {"n": 1}, 1)] and db.size() == 1
     code, _, err = run(capsys, config, "work", "--once", "--backoff", "soon")

@@ -67,6 +67,7 @@ def queue_of(manager: QueueManager) -> MemoryQueue:
 
 def worker(manager: QueueManager, clock: FakeClock, **options: Any) -> Worker:
     options.setdefault("stop_when_empty", True)
+    options.setdefault("memory", 0)  # the test process itself may be over any default limit
     return Worker(manager, clock=clock, sleep_fn=clock.sleep, rand=lambda: 0.5, **options)
 
 
@@ -308,16 +309,32 @@ def test_max_jobs_once_and_max_time_stop_the_worker(manager: QueueManager, clock
 
 
 def test_the_memory_limit_exits_with_its_code_after_the_current_job(
-    manager: QueueManager, clock: FakeClock
+    manager: QueueManager, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over --memory the worker finishes the job, returns prefetched ones and exits 4."""
+    readings = iter([100.0, 129.0])
+    monkeypatch.setattr("freight.queue.worker.resident_mb", lambda: next(readings))
     manager.bulk([Noop(n=i) for i in range(5)])
-    w = worker(manager, clock, memory=0.001)
+    w = worker(manager, clock, memory=128)
     w._prefetch = 5
     assert w.run() == EXIT_MEMORY
+    assert w.stop_reason == "memory 129 MiB over the limit of 128 MiB"
     assert len(CALLS) == 1
     assert queue_of(manager).size() == 4
     assert all(row.attempts == 0 and row.reserved_until is None for row in queue_of(manager).rows.values())
+
+
+def test_a_worker_started_over_the_limit_counts_growth(
+    manager: QueueManager, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Embedded in a process already at 300 MiB, --memory 128 stops it only past 428 MiB."""
+    readings = iter([300.0, 420.0, 429.0])
+    monkeypatch.setattr("freight.queue.worker.resident_mb", lambda: next(readings))
+    manager.bulk([Noop(n=i) for i in range(3)])
+    w = worker(manager, clock, memory=128)
+    w.on("processed", lambda event: setattr(clock, "now", clock.now + 1.5))  # one check per job
+    assert w.run() == EXIT_MEMORY
+    assert len(CALLS) == 2
 
 
 def test_queues_are_checked_in_strict_priority_order(manager: QueueManager, clock: FakeClock) -> None:

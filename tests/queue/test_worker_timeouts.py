@@ -62,7 +62,7 @@ def test_the_soft_timeout_raises_inside_the_job_and_the_worker_carries_on(manage
     before = signal.getsignal(signal.SIGALRM)
     manager.push(Sleepy(seconds=5))
     manager.push(Noop(n=1))
-    assert Worker(manager, stop_when_empty=True).run() == EXIT_OK
+    assert Worker(manager, memory=0, stop_when_empty=True).run() == EXIT_OK
     assert [c[0] for c in CALLS] == ["Sleepy", "Noop"]
     [record] = manager.failed().all()
     assert "JobTimeoutError: the job ran longer than its timeout of 0.1 s" in record.exception
@@ -74,7 +74,7 @@ def test_the_worker_timeout_applies_to_jobs_without_one(manager: QueueManager) -
     """--timeout 0.05 interrupts a job that sets no timeout (Noop subclasses set none)."""
     manager.push(Recorded())
     manager.push(Sleepy(seconds=0.01))  # its own 0.1 s timeout is enough
-    assert Worker(manager, stop_when_empty=True, timeout=0.05).run() == EXIT_OK
+    assert Worker(manager, memory=0, stop_when_empty=True, timeout=0.05).run() == EXIT_OK
     assert manager.failed().all() == []
 
 
@@ -88,7 +88,7 @@ def test_the_watchdog_records_a_stuck_job_and_exits_with_its_code(manager: Queue
 
     manager.push(Stubborn())
     manager.bulk([Noop(n=i) for i in range(3)])
-    w = Worker(manager, stop_when_empty=True, grace=0.05, exit_fn=fake_exit)
+    w = Worker(manager, memory=0, stop_when_empty=True, grace=0.05, exit_fn=fake_exit)
     w._prefetch = 4
     assert w.run() == EXIT_HARD_TIMEOUT
     assert exits == [EXIT_HARD_TIMEOUT]
@@ -108,7 +108,7 @@ def test_the_heartbeat_keeps_a_long_job_reserved() -> None:
     manager.push(Slow(seconds=0.4))
     timer = threading.Timer(0.35, lambda: seen.append(queue.pop()))  # another worker
     timer.start()
-    assert Worker(manager, stop_when_empty=True).run() == EXIT_OK
+    assert Worker(manager, memory=0, stop_when_empty=True).run() == EXIT_OK
     timer.join()
     assert seen == [None]
     assert ("extend", "1") in queue.ops
@@ -170,7 +170,7 @@ def test_a_stop_signal_finishes_the_job_and_returns_prefetched_ones(manager: Que
     before = signal.getsignal(getattr(signal, name))
     manager.push(Signals(signal=name))
     manager.bulk([Noop(n=i) for i in range(3)])
-    w = Worker(manager, stop_when_empty=True)
+    w = Worker(manager, memory=0, stop_when_empty=True)
     w._prefetch = 4
     assert w.run() == EXIT_OK
     assert w.stop_reason == f"signal {int(getattr(signal, name))}"
@@ -183,7 +183,7 @@ def test_a_stop_signal_finishes_the_job_and_returns_prefetched_ones(manager: Que
 
 def test_stop_from_another_thread_interrupts_the_idle_sleep(manager: QueueManager) -> None:
     """worker.stop() while idle returns within about 0.1 s, not after --sleep."""
-    w = Worker(manager, sleep=30)
+    w = Worker(manager, memory=0, sleep=30)
     threading.Timer(0.1, w.stop).start()
     started = time.monotonic()
     assert w.run() == EXIT_OK

@@ -10,8 +10,9 @@ Exit codes of :meth:`Worker.run` (and ``python -m freight work``):
   ``--once``, ``--max-jobs`` or ``--max-time``;
 * ``3`` (:data:`EXIT_HARD_TIMEOUT`): a job ignored its timeout for the grace period;
   the attempt was recorded and the process exited at once (``os._exit``);
-* ``4`` (:data:`EXIT_MEMORY`): the process used more than ``--memory`` MiB; it stopped
-  after the current job.
+* ``4`` (:data:`EXIT_MEMORY`): the process used more than ``--memory`` MiB (resident);
+  it stopped after the current job. A worker started in a process already above the
+  limit counts ``--memory`` MiB of growth from its start instead.
 """
 
 from __future__ import annotations
@@ -139,6 +140,13 @@ class Worker:
     # -- steps ----------------------------------------------------------------------------
     def _start(self) -> None:
         self._started = self._next_memory_check = self.clock()
+        self._memory_limit = float(self.memory)
+        if self.memory:
+            baseline = resident_mb()
+            if baseline > self.memory:  # embedded in a large process: limit the growth instead
+                self._memory_limit = baseline + self.memory
+                log.warning("worker %d already uses %.0f MiB, over --memory %g; stopping when it "
+                            "passes %.0f MiB instead", os.getpid(), baseline, self.memory, self._memory_limit)
         self._signals = StopSignals(self._on_signal)
         self._signals.install()
         self.runner.alarm.install()
@@ -193,9 +201,9 @@ class Worker:
             elif self.memory and now >= self._next_memory_check:
                 self._next_memory_check = now + 1.0
                 used = resident_mb()
-                if used > self.memory:
+                if used > self._memory_limit:
                     self.exit_code = EXIT_MEMORY
-                    self.stop(f"memory {used:.0f} MiB over --memory {self.memory:g}")
+                    self.stop(f"memory {used:.0f} MiB over the limit of {self._memory_limit:g} MiB")
 
     def _finish(self) -> None:
         with self._closing:
