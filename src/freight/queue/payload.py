@@ -16,8 +16,8 @@ from __future__ import annotations
 import hmac
 import importlib
 import json
+import os
 import sys
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from freight.errors import PayloadError, SerializationError
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["build", "dumps", "job_path", "loads", "resolve_job_class"]
 
 _SIG_PREFIX = "sig:"
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_PATHS: dict[type, str] = {}
 REQUIRED = ("uuid", "job", "data")
 
 
@@ -40,16 +42,23 @@ def job_path(cls: type) -> str:
 def build(job: Job, queue: str, now: float) -> dict[str, Any]:
     """The payload dict for ``job`` pushed on ``queue`` at ``now``."""
     backoff = job.backoff
-    retry_until = job.retry_until_timestamp(now)
+    if isinstance(backoff, tuple):
+        backoff = list(backoff)
+    elif not isinstance(backoff, int | float | list):
+        backoff = None  # a callable: the worker asks the job class
+    cls = type(job)
+    path = _PATHS.get(cls)
+    if path is None:
+        path = _PATHS[cls] = job_path(cls)
     return {
-        "uuid": uuid.uuid4().hex,
-        "job": job_path(type(job)),
+        "uuid": os.urandom(16).hex(),
+        "job": path,
         "data": job.get_data(),
         "attempts": 0,
         "max_tries": job.tries,
-        "backoff": backoff if isinstance(backoff, int | float | list | tuple) else None,
+        "backoff": backoff,
         "timeout": job.timeout,
-        "retry_until": retry_until,
+        "retry_until": None if job.retry_until is None else job.retry_until_timestamp(now),
         "queue": queue,
         "created_at": now,
     }
@@ -59,7 +68,8 @@ def dumps(payload: dict[str, Any], signer: Signer | None = None) -> str:
     """Encode a payload as JSON text, signed when ``signer`` is given; :class:`PayloadError`
     (naming the job class) when its data cannot be encoded."""
     try:
-        text = json.dumps(to_jsonable(payload), separators=(",", ":"), ensure_ascii=False)
+        # only ``data`` can hold values JSON cannot express; the other fields are plain
+        text = _encode({**payload, "data": to_jsonable(payload["data"])})
     except (SerializationError, TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"cannot encode the data of job {payload.get('job')!r}: {exc}") from exc
     if signer is None:
