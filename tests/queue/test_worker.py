@@ -364,3 +364,11 @@ def test_prefetch_grows_and_acks_are_batched(clock: FakeClock) -> None:
     assert len(CALLS) == 40 and queue.size() == 0
     assert queue.batches[:5] == [1, 2, 4, 8, 16]  # type: ignore[attr-defined]
     assert w._prefetch == 16
+
+
+def test_tries_zero_means_no_limit(manager: QueueManager, clock: FakeClock) -> None:
+    """--tries 0 retries a job that sets no tries for as long as the worker runs."""
+    manager.push(Boom())
+    worker(manager, clock, stop_when_empty=False, max_jobs=6, tries=0, backoff=0).run()
+    assert [c[2] for c in CALLS] == [1, 2, 3, 4, 5, 6]
+    assert failed(manager).all() == [] and queue_of(manager).size() == 1

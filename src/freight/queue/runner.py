@@ -231,7 +231,8 @@ class Runner:
     ) -> Running:
         try:
             max_tries = payload.get("max_tries")
-            tries = int(max_tries if max_tries is not None else self.defaults.tries or DEFAULT_TRIES)
+            fallback = self.defaults.tries if self.defaults.tries is not None else DEFAULT_TRIES
+            tries = int(max_tries if max_tries is not None else fallback)
             until = payload.get("retry_until")
             retry_until = None if until is None else float(until)
             raw_timeout = payload.get("timeout")
