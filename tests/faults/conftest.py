@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from faultkit import Processes, RedisServer, RedisSink, Sink, SqlSink
+from faultkit import Processes, RedisServer, require_binary
+from faultsinks import RedisSink, Sink, SqlSink
 
 if TYPE_CHECKING:
     from queueworld import World
@@ -39,6 +40,7 @@ def procs(tmp_path: Path) -> Iterator[Processes]:
 @pytest.fixture
 def private_redis(procs: Processes, tmp_path: Path, redis_url: str) -> RedisServer:
     """A redis-server of this test only, on its own loopback port, AOF persistence on."""
+    require_binary("redis-server")
     server = RedisServer(procs, tmp_path / "redis")
     server.start()
     return server

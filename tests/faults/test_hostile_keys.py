@@ -37,7 +37,7 @@ INJECTIONS = [
 ]
 
 
-def _stores(tmp_path: Path, memcached: list[str], redis_url: str, prefix: str) -> dict[str, Any]:
+def _stores(tmp_path: Path, memcached: list[str], redis_url: str) -> dict[str, Any]:
     return {
         "array": {"driver": "array"},
         "file": {"driver": "file", "path": str(tmp_path / "cache")},
@@ -54,7 +54,7 @@ def manager(tmp_path: Path, memcached_servers: list[str], redis_url: str) -> Ite
         {
             "default": "array",
             "prefix": prefix,
-            "stores": _stores(tmp_path, memcached_servers, redis_url, prefix),
+            "stores": _stores(tmp_path, memcached_servers, redis_url),
         }
     )
     yield mgr

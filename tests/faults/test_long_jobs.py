@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import pytest
 from fault_jobs import Slow
-from faultkit import Processes, Sink, report, wait_until, worker_argv, worker_env
+from faultkit import Processes, report, wait_until, worker_argv, worker_env
+from faultsinks import Sink
 from queueworld import CONNECTION, World
 
 RETRY_AFTER = 1.0

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 from fault_jobs import Record
-from faultkit import HERE, Processes, Sink, report, worker_argv, worker_env
+from faultkit import HERE, Processes, report, worker_argv, worker_env
+from faultsinks import Sink
 from queueworld import CONNECTION, World
 
 from freight.queue import payload as payloads

@@ -21,14 +21,14 @@ from fault_jobs import Record
 from faultkit import (
     Processes,
     RedisServer,
-    Sink,
-    duplicates,
     free_port,
     report,
+    require_binary,
     wait_until,
     worker_argv,
     worker_env,
 )
+from faultsinks import Sink, duplicates
 from queueworld import CONNECTION, World
 
 from freight.cache.manager import CacheManager
@@ -223,6 +223,7 @@ def _store_while_down(repo: Any, what: str) -> float:
 def test_cache_store_raises_typed_error_while_down_and_recovers(
     driver: str, procs: Processes, tmp_path: Path, unique: str, redis_url: str
 ) -> None:
+    require_binary("redis-server" if driver == "redis" else "memcached")
     server: Any
     if driver == "redis":
         server = RedisServer(procs, tmp_path / "redis")

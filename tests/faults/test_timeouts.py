@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from fault_jobs import Record, StuckInC, StuckInPython
-from faultkit import Processes, Sink, report, worker_argv, worker_env
+from faultkit import Processes, report, worker_argv, worker_env
+from faultsinks import Sink
 from queueworld import CONNECTION, World
 
 from freight.queue import worker as worker_module

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 from fault_jobs import Record
-from faultkit import Processes, Sink, duplicates, report, scaled, wait_until, worker_argv, worker_env
+from faultkit import Processes, report, scaled, wait_until, worker_argv, worker_env
+from faultsinks import Sink, duplicates
 from queueworld import CONNECTION, World
 
 
