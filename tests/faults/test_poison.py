@@ -85,6 +85,7 @@ def poisons() -> dict[str, tuple[str, str]]:
         "data is a string": (envelope("fault_jobs:Record", bait), "data"),
         "data lacks keys": (envelope("fault_jobs:NeedsKeys", {"queue": bait}), "keyerror"),
         "data wrong types": (envelope("fault_jobs:NeedsKeys", {"a": "one", "b": [bait]}), "valueerror"),
+        "signed, worker has no key": (good(9, Signer("some-key")), "no 'key'"),
         "10 MB payload": (envelope("fault_jobs:NeedsKeys", {"blob": "x" * TEN_MB}), "keyerror"),
     }
 

@@ -259,3 +259,44 @@ def test_cache_store_raises_typed_error_while_down_and_recovers(
     )
     assert slowest < 5, f"an operation on a dead {driver} server took {slowest:.1f}s to fail"
     manager.purge()
+
+
+def test_database_cache_store_survives_terminated_backends_and_reports_a_dead_server(
+    postgres_url: str, unique: str
+) -> None:
+    import sqlalchemy as sa
+
+    app_name = f"freight-cache-{unique}"
+    table = f"{unique}_cache"
+    stores = {
+        "db": {"driver": "database", "url": _with_app_name(postgres_url, app_name), "table": table},
+        "dead": {
+            "driver": "database",
+            "url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test",
+            "table": table,
+        },
+    }
+    manager = CacheManager({"default": "db", "prefix": unique, "stores": stores})
+    admin = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    try:
+        repo = manager.store("db")
+        assert repo.put("k", {"v": 1}, 60)
+        terminated = _terminate(admin, app_name)
+        assert terminated >= 1
+        assert repo.get("k") == {"v": 1}  # a connection that died idle in the pool is replaced
+        assert repo.increment("n") == 1
+        dead = manager.store("dead")
+        t = time.monotonic()
+        with pytest.raises(CacheConnectionError) as info:
+            dead.get("k")
+        assert "127.0.0.1" in str(info.value), str(info.value)
+        report(
+            "cache_down[database]",
+            backends_terminated=terminated,
+            dead_server_error_seconds=round(time.monotonic() - t, 3),
+        )
+    finally:
+        manager.purge()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        admin.dispose()
