@@ -3,8 +3,8 @@
 Enqueue and cache operations are timed in the harness process with
 ``time.perf_counter`` around a loop over pre-built keys, values or arguments; the CPU
 time the harness process spent in that loop (``time.process_time``) is kept too, as
-``cpu_us`` per operation: on a busy machine it is far steadier than the wall clock.
-Every measurement is repeated (``repeat``) and the fastest run is kept.
+``cpu_us`` per operation. :mod:`benchmarks.rounds` repeats every measurement in
+interleaved rounds and keeps the fastest run.
 
 A drain is timed from the moment the worker process starts its first job until every
 job has run *and* the broker holds nothing for the queue any more (no ready, reserved
@@ -39,17 +39,14 @@ __all__ = [
     "Unavailable",
     "drain_inprocess",
     "drain_subprocess",
-    "run_cache_case",
-    "run_queue_target",
+    "python_module",
     "small_value",
+    "timed",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL = 0.002
 STALL = 5.0
-WARMUP = 10
-REPEAT_BUDGET = 15.0
-BULK_CHUNK = 1000
 
 
 class Unavailable(Exception):
@@ -118,81 +115,11 @@ class CacheCase:
     note: str = ""
 
 
-@dataclass
-class Timing:
-    """The fastest of several runs of one measurement."""
-
-    seconds: float
-    cpu: float | None
-    """CPU seconds this process spent in that run (None when the work ran in another process)"""
-    runs: int
-
-    def extra(self, n: int) -> dict[str, Any]:
-        """``runs`` and the client CPU per operation in microseconds, for :attr:`Result.extra`."""
-        extra: dict[str, Any] = {"runs": self.runs}
-        if self.cpu is not None:
-            extra["cpu_us"] = round(self.cpu / n * 1e6, 1)
-        return extra
-
-
-Measure = Callable[[], tuple[float, float | None]]
-
-
-def best_of(measure: Measure, repeat: int, budget: float = REPEAT_BUDGET) -> Timing:
-    """The fastest of up to ``repeat`` runs of ``measure`` (which returns wall and CPU seconds);
-    repetition stops once the runs add up to ``budget`` seconds (one long run is steady enough)."""
-    best, spent, runs = Timing(float("inf"), None, 0), 0.0, 0
-    while runs < max(1, repeat):
-        seconds, cpu = measure()
-        if seconds < best.seconds:
-            best = Timing(seconds, cpu, 0)
-        spent, runs = spent + seconds, runs + 1
-        if spent > budget:
-            break
-    best.runs = runs
-    return best
-
-
 def timed(fn: Callable[[], object]) -> tuple[float, float]:
     """Wall-clock and CPU seconds of one call of ``fn``."""
     cpu, start = time.process_time(), time.perf_counter()
     fn()
     return time.perf_counter() - start, time.process_time() - cpu
-
-
-def run_cache_case(case: CacheCase, n: int, repeat: int = 1) -> list[Result]:
-    """Time ``n`` puts of distinct keys, then ``n`` gets of the same keys (all hits); the best of
-    ``repeat`` runs of each (later put runs overwrite the keys)."""
-    count = min(n, case.n_cap) if case.n_cap else n
-    keys = [f"bench:user:{i}" for i in range(count)]
-    values = [small_value(i) for i in range(count)]
-    put, get = case.put, case.get
-
-    def put_all() -> None:
-        for key, value in zip(keys, values, strict=True):
-            put(key, value)
-
-    def get_all() -> None:
-        for key in keys:
-            get(key)
-
-    try:
-        for i in range(WARMUP):  # connect, create tables and directories before timing
-            put(f"bench:warmup:{i}", values[0])
-            get(f"bench:warmup:{i}")
-        put_timing = best_of(lambda: timed(put_all), repeat)
-        get_timing = best_of(lambda: timed(get_all), repeat)
-        for i in {0, count // 2, count - 1}:
-            got = get(keys[i])
-            if got != values[i]:
-                raise BenchError(f"{case.library} ({case.backend}) returned {got!r} for {keys[i]!r}")
-    finally:
-        case.close()
-    note: dict[str, Any] = {"note": case.note} if case.note else {}
-    return [
-        Result("cache", case.backend, case.library, op, count, t.seconds, {**note, **t.extra(count)})
-        for op, t in (("put", put_timing), ("get", get_timing))
-    ]
 
 
 # -- queue ------------------------------------------------------------------------------
@@ -350,76 +277,6 @@ def drain_inprocess(run: Callable[[], None], *, n: int, outstanding: Callable[[]
         raise BenchError(f"the in-process worker returned before running all {n} jobs")
     done = _wait_empty(outstanding, last, time.time() + 30)
     return Drain(seconds=done - first, startup=first - spawned, ack_lag=max(0.0, done - last))
-
-
-def run_queue_target(
-    target: QueueTarget, n: int, workdir: Path, *, chunk: int = BULK_CHUNK, repeat: int = 1
-) -> list[Result]:
-    """Time push, bulk (where the library has one) and one worker's drain of ``n`` no-op jobs;
-    the best of ``repeat`` runs of each (see :func:`best_of`)."""
-    tag = f"{target.library}-{target.backend}".replace(" ", "_").replace("/", "_")
-    marks, log = workdir / "marks" / tag, workdir / f"worker-{tag}.log"
-
-    def enqueue(fill: Callable[[], None]) -> Measure:
-        def measure() -> tuple[float, float | None]:
-            target.clear()
-            seconds, cpu = timed(fill)
-            queued = target.outstanding()
-            if queued != n:
-                raise BenchError(f"{target.library} ({target.backend}) holds {queued} jobs, not {n}")
-            return seconds, cpu
-
-        return measure
-
-    push = enqueue(lambda: target.push_all(n))
-    bulk = enqueue(lambda: target.bulk_all(n, chunk)) if target.has_bulk else push
-    drains: list[Drain] = []
-
-    def drain() -> tuple[float, float | None]:
-        if target.outstanding() != n:
-            bulk()
-        cmd = target.worker_command()
-        if cmd is None:
-            done = drain_inprocess(target.drain_inprocess, n=n, outstanding=target.outstanding, marks=marks)
-        else:
-            done = drain_subprocess(
-                cmd,
-                n=n,
-                outstanding=target.outstanding,
-                marks=marks,
-                log=log,
-                timeout=target.worker_timeout,
-                exits_when_empty=target.exits_when_empty,
-            )
-        drains.append(done)
-        return done.seconds, None
-
-    def result(operation: str, timing: Timing, **extra: Any) -> Result:
-        return Result(
-            "queue",
-            target.backend,
-            target.library,
-            operation,
-            n,
-            timing.seconds,
-            {**extra, **timing.extra(n)},
-        )
-
-    try:
-        target.push_all(WARMUP)  # connect, create tables, load scripts before timing
-        results = [result("push", best_of(push, repeat))]
-        if target.has_bulk:
-            results.append(result("bulk", best_of(bulk, repeat), chunk=chunk))
-        timing = best_of(drain, repeat)
-        fastest = min(drains, key=lambda d: d.seconds)
-        lag = round(fastest.ack_lag, 4)
-        results.append(result("drain", timing, startup=round(fastest.startup, 4), ack_lag=lag))
-    finally:
-        try:
-            target.clear()
-        finally:
-            target.close()
-    return results
 
 
 def python_module(module: str, *args: str) -> list[str]:

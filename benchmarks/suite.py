@@ -13,16 +13,7 @@ from typing import Any
 
 from benchmarks.cache_freight import FREIGHT_CACHES
 from benchmarks.cache_peers import PEER_CACHES
-from benchmarks.harness import (
-    BenchError,
-    CacheCase,
-    QueueTarget,
-    Result,
-    Skip,
-    Unavailable,
-    run_cache_case,
-    run_queue_target,
-)
+from benchmarks.harness import BenchError, CacheCase, QueueTarget, Result, Skip, Unavailable
 from benchmarks.peers.celery_bench import CeleryTarget
 from benchmarks.peers.dramatiq_bench import DramatiqTarget
 from benchmarks.peers.huey_bench import HueyTarget
@@ -30,6 +21,7 @@ from benchmarks.peers.pgqueuer_bench import PgQueuerTarget
 from benchmarks.peers.rq_bench import RQTarget
 from benchmarks.queue_freight import FreightQueueTarget
 from benchmarks.queue_raw import RawRedisTarget
+from benchmarks.rounds import CacheBench, QueueBench
 from benchmarks.servers import Env
 
 __all__ = ["CACHE_CASES", "QUEUE_CASES", "Run", "collect_meta", "run_suite"]
@@ -70,6 +62,9 @@ PEER_PACKAGES = (
 )
 
 
+Bench = CacheBench | QueueBench
+
+
 @dataclass
 class Run:
     """What one run produced."""
@@ -94,45 +89,72 @@ def run_suite(
     repeat: int = 1,
     progress: Callable[[str], Any] = print,
 ) -> Run:
-    """Run every selected case against ``env``; a case that cannot run is a Skip, one that breaks a failure.
+    """Run every selected case against ``env`` in ``repeat`` interleaved rounds (see
+    :mod:`benchmarks.rounds`); a case that cannot run is a Skip, one that breaks a failure.
 
     ``only`` keeps the cases whose library, backend or ``library:backend`` (case-insensitive)
     is listed, such as ``{"freight"}``, ``{"redis"}`` or ``{"freight:sqlite", "pgqueuer"}``.
     """
     run = Run()
-    plan: list[tuple[str, str, str, Callable[[], list[Result]]]] = []
-    if "queue" in suites:
-        for library, backend, make_target in QUEUE_CASES:
-            plan.append(("queue", library, backend, _queue_job(env, make_target, repeat)))
-    if "cache" in suites:
-        for library, backend, make_case in CACHE_CASES:
-            plan.append(("cache", library, backend, _cache_job(env, make_case, repeat)))
-    for suite, library, backend, job in plan:
-        if not _selected(library, backend, only):
+    for suite, cases in (("queue", QUEUE_CASES), ("cache", CACHE_CASES)):
+        if suite not in suites:
             continue
-        started = time.perf_counter()
-        try:
-            results = job()
-        except Unavailable as exc:
-            run.skips.append(Skip(suite, backend, library, str(exc)))
-            progress(f"  skip {suite:5} {library:24} {backend:9} {exc}")
-            continue
-        except BenchError as exc:
-            run.failures.append(f"{suite} {library} ({backend}): {exc}")
-            progress(f"  FAIL {suite:5} {library:24} {backend:9} {exc}")
-            continue
-        run.results += results
-        rates = "  ".join(f"{r.operation} {r.rate:>11,.0f}/s" for r in results)
-        progress(f"  {suite:5} {library:24} {backend:9} {rates}  ({time.perf_counter() - started:.1f} s)")
+        benches: list[tuple[str, str, Bench]] = []
+        for library, backend, make in cases:
+            if not _selected(library, backend, only):
+                continue
+            try:
+                benches.append((library, backend, _open(suite, env, make)))
+            except Unavailable as exc:
+                run.skips.append(Skip(suite, backend, library, str(exc)))
+                progress(f"  skip {suite:5} {library:24} {backend:9} {exc}")
+            except BenchError as exc:
+                run.failures.append(f"{suite} {library} ({backend}): {exc}")
+        for number in range(1, max(1, repeat) + 1):
+            progress(f"  {suite} round {number}/{max(1, repeat)}")
+            for entry in list(benches):
+                library, backend, bench = entry
+                started = time.perf_counter()
+                try:
+                    bench.round()
+                except BenchError as exc:
+                    run.failures.append(f"{suite} {library} ({backend}): {exc}")
+                    progress(f"  FAIL {suite:5} {library:24} {backend:9} {exc}")
+                    benches.remove(entry)
+                    _abort(bench)
+                    continue
+                done = [(op, bench.n / b.seconds) for op, b in bench.best.items() if b.runs]
+                rates = "  ".join(f"{op} {rate:>11,.0f}/s" for op, rate in done)
+                progress(f"    {library:24} {backend:9} {rates}  ({time.perf_counter() - started:.1f} s)")
+        for library, backend, bench in benches:
+            try:
+                run.results += bench.finish()
+            except BenchError as exc:
+                run.failures.append(f"{suite} {library} ({backend}): {exc}")
     return run
 
 
-def _queue_job(env: Env, make: Callable[[Env], QueueTarget], repeat: int) -> Callable[[], list[Result]]:
-    return lambda: run_queue_target(make(env), env.n, env.workdir, repeat=repeat)
+def _open(suite: str, env: Env, make: Callable[[Env], Any]) -> Bench:
+    if suite == "queue":
+        target = make(env)
+        try:
+            return QueueBench(target, env.n, env.workdir)
+        except BaseException:
+            target.close()
+            raise
+    case = make(env)
+    try:
+        return CacheBench(case, env.n)
+    except BaseException:
+        case.close()
+        raise
 
 
-def _cache_job(env: Env, make: Callable[[Env], CacheCase], repeat: int) -> Callable[[], list[Result]]:
-    return lambda: run_cache_case(make(env), env.n, repeat)
+def _abort(bench: Bench) -> None:
+    if isinstance(bench, QueueBench):
+        bench.abort()
+    else:
+        bench.case.close()
 
 
 def _server_versions(env: Env) -> dict[str, str]:

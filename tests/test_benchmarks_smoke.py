@@ -19,16 +19,10 @@ if str(ROOT) not in sys.path:  # the benchmarks package lives beside src/, not i
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import cache_freight, cache_peers  # noqa: E402
-from benchmarks.harness import (  # noqa: E402
-    CacheCase,
-    QueueTarget,
-    Result,
-    Unavailable,
-    run_cache_case,
-    run_queue_target,
-)
+from benchmarks.harness import CacheCase, QueueTarget, Result, Unavailable  # noqa: E402
 from benchmarks.memory import run_memory  # noqa: E402
 from benchmarks.report import markdown, write_chart, write_json  # noqa: E402
+from benchmarks.rounds import run_cache_case, run_queue_target  # noqa: E402
 from benchmarks.servers import Env, redis_server  # noqa: E402
 from benchmarks.suite import QUEUE_CASES  # noqa: E402
 from benchmarks.targets import evaluate  # noqa: E402
