@@ -43,6 +43,29 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"freight: skipped tests needing {server}: {reason}")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect parametrised cases that do not apply to their backend.
+
+    ``@pytest.mark.applies(param, predicate)`` keeps a case only when
+    ``predicate(value of param)`` is true, so a contract test that means nothing for a
+    backend (a null store that keeps nothing, a driver that polls) is never generated
+    rather than generated and skipped.
+    """
+    selected: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        applies = all(
+            marker.args[1](params[marker.args[0]])
+            for marker in item.iter_markers("applies")
+            if marker.args[0] in params
+        )
+        (selected if applies else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
 def worker_id() -> str:
     """The pytest-xdist worker id ("gw0", ...) or "main"."""
     return os.environ.get("PYTEST_XDIST_WORKER", "main")

@@ -57,6 +57,37 @@ class Caps:
     """flush() removes this prefix only (memcached clears the whole server)"""
 
 
+#: each backend's capabilities, known before any store is built (the env fixture checks
+#: them against the real store's flags), so cases that do not apply are never generated
+CAPS: dict[str, Caps] = {
+    "array": Caps(persists=True, uses_clock=True, shared=False, flush_scoped=True),
+    "file": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
+    "null": Caps(persists=False, uses_clock=False, shared=False, flush_scoped=True),
+    "failover": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
+    "redis": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
+    "fakeredis": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
+    "memcached": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=False),
+    "sqlite": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
+    "postgres": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
+    "mysql": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
+}
+
+
+def needs(predicate: Callable[[Caps], bool]) -> pytest.MarkDecorator:
+    """Generate a contract case only for the backends whose capabilities satisfy ``predicate``."""
+    return pytest.mark.applies("env", lambda backend: predicate(CAPS[backend]))
+
+
+#: the backend keeps values (every store but null)
+persistent = needs(lambda caps: caps.persists)
+#: expiry follows the injected clock, so the test can travel in time
+time_travel = needs(lambda caps: caps.persists and caps.uses_clock)
+#: the server keeps time itself (redis, memcached): one real wait
+server_time = needs(lambda caps: caps.persists and not caps.uses_clock)
+#: flush() stays inside the store's prefix
+flush_scoped = needs(lambda caps: caps.persists and caps.flush_scoped)
+
+
 class DownStore(Store):
     """A store whose server is always unreachable (the first store of the failover param)."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cachekit import BACKENDS, BUILDERS, CacheEnv, Caps, FakeClock, down_store
+from cachekit import BACKENDS, BUILDERS, CAPS, CacheEnv, Caps, FakeClock, down_store
 
 from freight.cache.manager import CacheManager
 from freight.cache.repository import Repository
@@ -57,7 +57,9 @@ def env(request: pytest.FixtureRequest, unique: str, tmp_path: Path) -> Iterator
     manager = CacheManager(config, clock=clock)
     manager.extend("down", down_store)
     repository = manager.store()
-    cache_env = CacheEnv(backend, config, clock, _caps(backend, repository.store), manager)
+    caps = _caps(backend, repository.store)
+    assert caps == CAPS[backend], f"cachekit.CAPS[{backend!r}] is out of date: {caps}"
+    cache_env = CacheEnv(backend, config, clock, caps, manager)
     cache_env.managers.append(manager)
     try:
         yield cache_env

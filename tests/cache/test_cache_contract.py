@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from cachekit import CacheEnv
+from cachekit import CacheEnv, flush_scoped, persistent
 
 from freight.cache.repository import Repository
 from freight.errors import CacheError, InvalidKeyError, SerializationError
@@ -37,14 +37,9 @@ VALUES: list[Any] = [
 ]
 
 
-def persists(env: CacheEnv) -> None:
-    if not env.caps.persists:
-        pytest.skip(f"the {env.backend} store keeps nothing")
-
-
 @pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
+@persistent
 def test_put_then_get_round_trips(env: CacheEnv, cache: Repository, value: Any) -> None:
-    persists(env)
     assert cache.put("k", value) is True
     got = cache.get("k")
     assert got == value and type(got) is type(value)
@@ -64,14 +59,14 @@ def test_get_returns_default_on_a_miss_and_calls_a_callable_default(cache: Repos
     assert cache.get("absent", list) == []
 
 
+@persistent
 def test_a_callable_default_is_not_called_on_a_hit(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     cache.put("k", "v")
     assert cache.get("k", lambda: pytest.fail("default called on a hit")) == "v"
 
 
+@persistent
 def test_a_cached_none_is_a_hit(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     assert cache.put("k", None)
     assert cache.has("k") and not cache.missing("k")
     assert cache.get("k", "default") is None
@@ -85,8 +80,8 @@ def test_has_and_missing(env: CacheEnv, cache: Repository) -> None:
     assert cache.has("k") is env.caps.persists
 
 
+@persistent
 def test_pull_returns_and_removes(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     cache.put("k", {"a": 1})
     assert cache.pull("k") == {"a": 1}
     assert cache.missing("k")
@@ -94,23 +89,23 @@ def test_pull_returns_and_removes(env: CacheEnv, cache: Repository) -> None:
     assert cache.pull("k", lambda: "computed") == "computed"
 
 
+@persistent
 def test_forever_keeps_the_value(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     assert cache.forever("k", "v")
     if env.caps.uses_clock:
         env.clock.advance(10 * 365 * 86400)
     assert cache.get("k") == "v"
 
 
+@persistent
 def test_put_overwrites(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     cache.put("k", "old")
     cache.put("k", "new")
     assert cache.get("k") == "new"
 
 
+@persistent
 def test_add_stores_only_when_absent(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     assert cache.add("k", "first") is True
     assert cache.add("k", "second") is False
     assert cache.get("k") == "first"
@@ -119,16 +114,16 @@ def test_add_stores_only_when_absent(env: CacheEnv, cache: Repository) -> None:
     assert cache.add("ttl", "v", 0) is False and cache.missing("ttl")
 
 
+@persistent
 def test_forget_reports_whether_the_key_existed(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     cache.put("k", "v")
     assert cache.forget("k") is True
     assert cache.missing("k")
     assert cache.forget("k") is False
 
 
+@persistent
 def test_many_and_put_many(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     assert cache.put_many({"a": 1, "b": None, "c": [3]}) is True
     assert cache.many(["a", "b", "c", "absent"]) == {"a": 1, "b": None, "c": [3], "absent": None}
     assert cache.many(iter(["a", "absent"]), default="d") == {"a": 1, "absent": "d"}
@@ -143,8 +138,8 @@ def test_increment_and_decrement_start_at_zero(cache: Repository) -> None:
     assert cache.decrement("e", 3) == -3
 
 
+@persistent
 def test_increment_and_decrement_are_readable_integers(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     assert cache.increment("n") == 1
     assert cache.increment("n", 10) == 11
     assert cache.decrement("n", 4) == 7
@@ -156,8 +151,8 @@ def test_increment_and_decrement_are_readable_integers(env: CacheEnv, cache: Rep
     assert cache.get("p") == -8
 
 
+@persistent
 def test_increment_refuses_a_non_integer_value(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     cache.put("s", "not a number")
     with pytest.raises(CacheError):
         cache.increment("s")
@@ -177,8 +172,8 @@ def test_remember_computes_once(env: CacheEnv, cache: Repository) -> None:
     assert len(calls) == (1 if env.caps.persists else 2)
 
 
+@persistent
 def test_remember_caches_none_and_remember_forever(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     calls: list[int] = []
     assert cache.remember("none", 60, lambda: calls.append(1)) is None
     assert cache.remember("none", 60, lambda: calls.append(1)) is None
@@ -187,8 +182,8 @@ def test_remember_caches_none_and_remember_forever(env: CacheEnv, cache: Reposit
     assert cache.remember_forever("f", lambda: "again") == "computed"
 
 
+@persistent
 def test_touch_an_existing_key(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     assert cache.touch("absent", 60) is False
     cache.put("k", "v", 60)
     assert cache.touch("k", 120) is True
@@ -204,10 +199,8 @@ def test_flush_removes_every_entry(env: CacheEnv, cache: Repository) -> None:
     assert cache.many(["a", "b", "n"]) == {"a": None, "b": None, "n": None}
 
 
+@flush_scoped
 def test_flush_keeps_other_prefixes(env: CacheEnv, unique: str) -> None:
-    persists(env)
-    if not env.caps.flush_scoped:
-        pytest.skip(f"{env.backend} flush clears the whole server")
     neighbour = env.new_manager(prefix=unique + "-other").store()
     cache = env.cache
     cache.put("k", "mine")
@@ -218,8 +211,8 @@ def test_flush_keeps_other_prefixes(env: CacheEnv, unique: str) -> None:
     assert neighbour.get("k") == "theirs"
 
 
+@persistent
 def test_another_process_sees_the_same_entries(env: CacheEnv, cache: Repository) -> None:
-    persists(env)
     cache.put("k", {"from": "first"})
     other = env.other_process()
     assert other.get("k") == {"from": "first"}
@@ -261,10 +254,10 @@ def test_a_value_the_codec_cannot_encode_raises_and_writes_nothing(env: CacheEnv
     assert cache.stats()["writes"] == 0
 
 
+@persistent
 def test_an_undecodable_value_is_a_logged_miss_and_is_forgotten(
     env: CacheEnv, cache: Repository, caplog: pytest.LogCaptureFixture
 ) -> None:
-    persists(env)
     cache.store.put("k", b"{not json", None)
     with caplog.at_level(logging.WARNING, logger="freight.cache"):
         assert cache.get("k", "miss") == "miss"
@@ -276,10 +269,10 @@ def test_an_undecodable_value_is_a_logged_miss_and_is_forgotten(
 
 
 @pytest.mark.parametrize("serializer", ["json", "pickle"])
+@persistent
 def test_a_tampered_signed_value_is_a_miss(
     env: CacheEnv, serializer: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    persists(env)
     signed = Repository(env.cache.store, make_codec(serializer, "k3y"), clock=env.clock)
     forger = Repository(env.cache.store, make_codec(serializer, "another key"), clock=env.clock)
     assert signed.put("k", {"amount": 10})

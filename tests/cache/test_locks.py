@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from cachekit import CacheEnv
+from cachekit import CacheEnv, persistent, time_travel
 
 from freight.cache.lock import Lock
 from freight.cache.repository import Repository
 from freight.errors import LockTimeoutError
 
 
-def real_locks(env: CacheEnv) -> None:
-    if not env.caps.persists:
-        pytest.skip(f"{env.backend} locks always acquire (see test_null_store.py)")
-
-
+@persistent
 def test_only_one_owner_holds_a_lock(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
     first, second = cache.lock("job", 60), cache.lock("job", 60)
     assert first.owner != second.owner
     assert first.acquire() is True
@@ -31,16 +26,16 @@ def test_only_one_owner_holds_a_lock(env: CacheEnv, cache: Repository) -> None:
     assert second.acquire() is True
 
 
+@persistent
 def test_a_lock_is_independent_of_cache_keys(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
     cache.put("job", "value")
     assert cache.lock("job", 60).acquire()
     assert cache.get("job") == "value"
     assert cache.lock("other", 60).acquire(), "distinct names are distinct locks"
 
 
+@persistent
 def test_restore_lock_in_another_process(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
     lock = cache.lock("handoff", 60, owner="owner-token-1")
     assert lock.owner == "owner-token-1"
     assert lock.acquire()
@@ -52,8 +47,8 @@ def test_restore_lock_in_another_process(env: CacheEnv, cache: Repository) -> No
     assert lock.current_owner() is None
 
 
+@persistent
 def test_get_runs_the_callback_and_releases(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
     lock = cache.lock("g", 60)
     assert lock.get(lambda: "result") == "result"
     assert lock.current_owner() is None
@@ -70,15 +65,15 @@ def _raise() -> None:
     raise RuntimeError("boom")
 
 
+@persistent
 def test_block_times_out_with_lock_timeout_error(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
     assert cache.lock("b", 60).acquire()
     with pytest.raises(LockTimeoutError, match="'b'"):
         cache.lock("b", 60).block(0)
 
 
+@persistent
 def test_block_waits_until_the_holder_releases(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
     holder = cache.lock("b", 60)
     assert holder.acquire()
     waiter = cache.lock("b", 60)
@@ -96,8 +91,8 @@ def test_block_waits_until_the_holder_releases(env: CacheEnv, cache: Repository)
     assert waiter.block(30) is True and waiter.current_owner() == waiter.owner
 
 
+@persistent
 def test_context_manager(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
     with cache.lock("cm", 60) as lock:
         assert isinstance(lock, Lock)
         assert lock.current_owner() == lock.owner
@@ -107,16 +102,16 @@ def test_context_manager(env: CacheEnv, cache: Repository) -> None:
     assert cache.lock("cm").current_owner() is None
 
 
+@persistent
 def test_force_release(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
     assert cache.lock("f", 60).acquire()
     cache.lock("f").force_release()
     assert cache.lock("f").current_owner() is None
     cache.lock("f").force_release()  # releasing a free lock is fine
 
 
+@persistent
 def test_refresh_extends_only_the_owners_lock(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
     lock = cache.lock("r", 10)
     assert lock.refresh() is False, "not held yet"
     assert lock.acquire()
@@ -132,10 +127,8 @@ def test_refresh_extends_only_the_owners_lock(env: CacheEnv, cache: Repository) 
         assert cache.lock("r", 10).acquire()
 
 
+@time_travel
 def test_a_lock_expires_after_its_seconds(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
-    if not env.caps.uses_clock:
-        pytest.skip("server-side expiry is covered by test_ttl.py::test_server_side_expiry")
     lock = cache.lock("e", 5)
     assert lock.acquire()
     env.clock.advance(4)
@@ -148,8 +141,8 @@ def test_a_lock_expires_after_its_seconds(env: CacheEnv, cache: Repository) -> N
     assert late.current_owner() == late.owner
 
 
+@persistent
 def test_a_lock_without_seconds_never_expires(env: CacheEnv, cache: Repository) -> None:
-    real_locks(env)
     lock = cache.lock("forever")
     assert lock.acquire()
     if env.caps.uses_clock:

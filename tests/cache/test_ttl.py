@@ -11,16 +11,9 @@ import datetime as dt
 import time
 
 import pytest
-from cachekit import CacheEnv
+from cachekit import CacheEnv, server_time, time_travel
 
 from freight.cache.repository import Repository
-
-
-def time_travel(env: CacheEnv) -> None:
-    if not env.caps.persists:
-        pytest.skip(f"the {env.backend} store keeps nothing")
-    if not env.caps.uses_clock:
-        pytest.skip(f"{env.backend} keeps time on the server (see test_server_side_expiry)")
 
 
 @pytest.mark.parametrize(
@@ -28,10 +21,10 @@ def time_travel(env: CacheEnv) -> None:
     [10, 10.0, dt.timedelta(seconds=10)],
     ids=["int", "float", "timedelta"],
 )
+@time_travel
 def test_a_relative_ttl_expires_after_that_many_seconds(
     env: CacheEnv, cache: Repository, ttl: object
 ) -> None:
-    time_travel(env)
     assert cache.put("k", "v", ttl)  # type: ignore[arg-type]
     env.clock.advance(9.9)
     assert cache.get("k") == "v"
@@ -40,8 +33,8 @@ def test_a_relative_ttl_expires_after_that_many_seconds(
     assert cache.get("k", "expired") == "expired"
 
 
+@time_travel
 def test_a_datetime_ttl_is_an_absolute_expiry(env: CacheEnv, cache: Repository) -> None:
-    time_travel(env)
     at = dt.datetime.fromtimestamp(env.clock() + 30, tz=dt.UTC)
     cache.put("k", "v", at)
     env.clock.advance(29.9)
@@ -68,8 +61,8 @@ def test_a_ttl_of_zero_or_less_forgets_the_key(env: CacheEnv, cache: Repository,
     assert cache.missing("c")
 
 
+@time_travel
 def test_touch_gives_a_new_ttl(env: CacheEnv, cache: Repository) -> None:
-    time_travel(env)
     cache.put("k", "v", 10)
     assert cache.touch("k", 100)
     env.clock.advance(50)
@@ -84,8 +77,8 @@ def test_touch_gives_a_new_ttl(env: CacheEnv, cache: Repository) -> None:
     assert cache.touch("gone", 100) is False, "an expired key cannot be touched back to life"
 
 
+@time_travel
 def test_add_replaces_an_expired_entry(env: CacheEnv, cache: Repository) -> None:
-    time_travel(env)
     assert cache.add("k", "first", 5)
     assert not cache.add("k", "second", 5)
     env.clock.advance(6)
@@ -93,8 +86,8 @@ def test_add_replaces_an_expired_entry(env: CacheEnv, cache: Repository) -> None
     assert cache.get("k") == "third"
 
 
+@time_travel
 def test_increment_keeps_the_ttl_and_restarts_after_expiry(env: CacheEnv, cache: Repository) -> None:
-    time_travel(env)
     cache.put("n", 5, 10)
     assert cache.increment("n") == 6
     env.clock.advance(9)
@@ -106,8 +99,8 @@ def test_increment_keeps_the_ttl_and_restarts_after_expiry(env: CacheEnv, cache:
     assert cache.get("n") == 1, "a counter created by increment never expires"
 
 
+@time_travel
 def test_put_many_and_remember_use_the_ttl(env: CacheEnv, cache: Repository) -> None:
-    time_travel(env)
     cache.put_many({"a": 1, "b": 2}, dt.timedelta(seconds=10))
     cache.remember("r", 10, lambda: "computed")
     env.clock.advance(11)
@@ -115,8 +108,8 @@ def test_put_many_and_remember_use_the_ttl(env: CacheEnv, cache: Repository) -> 
     assert cache.remember("r", 10, lambda: "again") == "again"
 
 
+@time_travel
 def test_prune_removes_expired_entries(env: CacheEnv, cache: Repository) -> None:
-    time_travel(env)
     cache.put("short", 1, 5)
     cache.put("long", 2, 500)
     cache.put("forever", 3)
@@ -125,10 +118,9 @@ def test_prune_removes_expired_entries(env: CacheEnv, cache: Repository) -> None
     assert cache.many(["short", "long", "forever"]) == {"short": None, "long": 2, "forever": 3}
 
 
+@server_time
 def test_server_side_expiry(env: CacheEnv, cache: Repository) -> None:
     """One real wait covers put, put_many, add, touch, increment and lock expiry."""
-    if not env.caps.persists or env.caps.uses_clock:
-        pytest.skip("covered by time travel")
     ttl = 2.0 if env.backend == "memcached" else 0.4
     cache.put("k", "v", ttl)
     cache.put_many({"a": 1}, ttl)

@@ -18,6 +18,9 @@ import pytest
 
 from freight.queue.drivers.base import Queue
 
+#: only drivers that block on the server (redis) wake a waiting worker on a push
+blocking = pytest.mark.applies("queue_kind", lambda kind: kind in {"redis", "fakeredis"})
+
 if TYPE_CHECKING:
     from conftest import FakeClock
 
@@ -73,10 +76,9 @@ def test_wait_watches_every_queue_given(queue: Queue) -> None:
     queue.clear(other)
 
 
+@blocking
 def test_a_push_wakes_a_blocked_worker(queue: Queue) -> None:
     """On drivers that block on the server, a push ends the wait at once."""
-    if not getattr(queue, "wakes_on_push", False):
-        pytest.skip(f"{queue.driver}: wait() polls; a push is seen when the wait ends")
     timer = threading.Timer(0.2, lambda: queue.push_raw(raw(), queue.default_queue))
     timer.start()
     try:
@@ -87,10 +89,9 @@ def test_a_push_wakes_a_blocked_worker(queue: Queue) -> None:
     assert queue.pop() is not None
 
 
+@blocking
 def test_a_push_on_a_lower_queue_ends_the_wait_too(queue: Queue) -> None:
     """Waiting on several queues, a push on any of them ends the wait well before the timeout."""
-    if not getattr(queue, "wakes_on_push", False):
-        pytest.skip(f"{queue.driver}: wait() polls; a push is seen when the wait ends")
     other = queue.default_queue + "-low"
     timer = threading.Timer(0.2, lambda: queue.push_raw(raw(), other))
     timer.start()

@@ -152,13 +152,12 @@ def test_skip_locked_is_used_only_where_the_server_has_it(
     assert row_locks(dialect)[0] is skip
 
 
+@pytest.mark.applies("sql_kind", lambda kind: kind != "sqlite")  # SQLite has no row locks
 def test_without_skip_locked_concurrent_pops_still_never_share_a_job(
     sql_kind: str, queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The plain FOR UPDATE fallback (old MySQL/MariaDB) serialises poppers but stays exact."""
-    if sql_kind == "sqlite":
-        pytest.skip("SQLite never uses row locks")
     monkeypatch.setattr(database_driver, "row_locks", lambda dialect: (False, "FOR UPDATE"))
     queue = make_queue(queue_config(sql_kind))
     queue.push_raw_many([(raw(i), queue.default_queue, 0) for i in range(120)])
