@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--memory-jobs", type=int, default=100_000, help="jobs for the worker-memory run (0: skip it)"
     )
+    run.add_argument(
+        "--no-keep-awake", action="store_true", help="do not run the nice-19 busy loops (see servers.py)"
+    )
     run.add_argument("--out", type=Path, help=f"directory for the results (default {DEFAULT_OUT})")
     memory = sub.add_parser("memory", help="RSS of one freight worker over many jobs (redis)")
     memory.add_argument("--jobs", type=int, default=100_000)
@@ -63,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     partial = bool(args.only) or set(args.suite) != {"queue", "cache"}
     out: Path | None = args.out or (None if partial else DEFAULT_OUT)
     started = time.time()
-    with bench_env(args.n) as env:
+    with bench_env(args.n, awake=not args.no_keep_awake) as env:
         print(
             f"freight benchmarks: N = {args.n:,}, best of {args.repeat}, run {env.run_id}, in {env.workdir}"
         )
@@ -71,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {server} unavailable: {reason}")
         meta = collect_meta(env)
         meta["repeat"] = args.repeat
+        meta["keep_awake"] = not args.no_keep_awake
         run = run_suite(env, suites=args.suite, only=args.only, repeat=args.repeat)
         memory = None
         if args.memory_jobs and not partial:

@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.harness import CacheCase, Unavailable
+from benchmarks.harness import WARMUP, CacheCase, Unavailable, bench_keys
 from benchmarks.servers import Env
 
 __all__ = ["FREIGHT_CACHES", "freight_store"]
 
 
-def freight_store(env: Env, backend: str, config: dict[str, Any], *, drop_tables: bool = False) -> CacheCase:
+def freight_store(
+    env: Env, backend: str, config: dict[str, Any], *, drop_tables: bool = False, forget: bool = False
+) -> CacheCase:
     """A :class:`CacheCase` for one freight store built from ``config``."""
     try:
         from freight import CacheManager
@@ -35,6 +37,9 @@ def freight_store(env: Env, backend: str, config: dict[str, Any], *, drop_tables
         try:
             if drop_tables:
                 repository.store.drop_tables()  # type: ignore[attr-defined]
+            elif forget:  # memcached cannot flush one prefix: delete the benchmark's keys
+                for key in [*bench_keys(env.n), *(f"bench:warmup:{i}" for i in range(WARMUP))]:
+                    repository.forget(key)
             else:
                 repository.flush()
         finally:
@@ -70,7 +75,8 @@ def memcached(env: Env) -> CacheCase:
     """The memcached store."""
     if not env.memcached:
         raise Unavailable(env.reason("memcached"))
-    return freight_store(env, "memcached", {"driver": "memcached", "servers": list(env.memcached)})
+    config = {"driver": "memcached", "servers": list(env.memcached)}
+    return freight_store(env, "memcached", config, forget=True)
 
 
 def database_sqlite(env: Env) -> CacheCase:

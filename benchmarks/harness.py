@@ -39,6 +39,8 @@ __all__ = [
     "Unavailable",
     "drain_inprocess",
     "drain_subprocess",
+    "WARMUP",
+    "bench_keys",
     "python_module",
     "small_value",
     "timed",
@@ -96,6 +98,15 @@ class Skip:
 
 
 # -- cache ------------------------------------------------------------------------------
+WARMUP = 10
+"""operations each case runs before it is timed"""
+
+
+def bench_keys(n: int) -> list[str]:
+    """The keys every cache benchmark writes."""
+    return [f"bench:user:{i}" for i in range(n)]
+
+
 def small_value(i: int) -> dict[str, Any]:
     """The small dict every cache benchmark stores (about 100 bytes of JSON)."""
     return {"id": i, "name": f"user {i}", "email": f"user{i}@example.com", "active": True, "score": 0.5}

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import (
+    WARMUP,
     BenchError,
     CacheCase,
     Drain,
     QueueTarget,
     Result,
+    bench_keys,
     drain_inprocess,
     drain_subprocess,
     small_value,
@@ -31,7 +33,6 @@ __all__ = ["BUDGET", "BULK_CHUNK", "Best", "CacheBench", "QueueBench", "run_cach
 
 BUDGET = 15.0
 BULK_CHUNK = 1000
-WARMUP = 10
 
 
 @dataclass
@@ -67,7 +68,7 @@ class CacheBench:
 
     def __init__(self, case: CacheCase, n: int) -> None:
         self.case, self.n = case, min(n, case.n_cap) if case.n_cap else n
-        self.keys = [f"bench:user:{i}" for i in range(self.n)]
+        self.keys = bench_keys(self.n)
         self.values = [small_value(i) for i in range(self.n)]
         self.best = {"put": Best(), "get": Best()}
         for i in range(WARMUP):  # connect, create tables and directories before timing
@@ -90,15 +91,16 @@ class CacheBench:
             if self.best[operation].wanted():
                 self.best[operation].add(*timed(loop))
 
+    def verify(self) -> None:
+        """Check a few values (before any case closes: closing may flush a shared server)."""
+        for i in {0, self.n // 2, self.n - 1}:
+            got = self.case.get(self.keys[i])
+            if got != self.values[i]:
+                raise BenchError(f"{self.case.library} returned {got!r} for {self.keys[i]!r}")
+
     def finish(self) -> list[Result]:
-        """Check a few values, close the cache, return the results."""
-        try:
-            for i in {0, self.n // 2, self.n - 1}:
-                got = self.case.get(self.keys[i])
-                if got != self.values[i]:
-                    raise BenchError(f"{self.case.library} returned {got!r} for {self.keys[i]!r}")
-        finally:
-            self.case.close()
+        """Close the cache and return the results."""
+        self.case.close()
         note = {"note": self.case.note} if self.case.note else {}
         c = self.case
         return [b.result("cache", c.backend, c.library, op, self.n, **note) for op, b in self.best.items()]
@@ -193,8 +195,13 @@ def run_cache_case(case: CacheCase, n: int, repeat: int = 1) -> list[Result]:
     except BaseException:
         case.close()
         raise
-    for _ in range(max(1, repeat)):
-        bench.round()
+    try:
+        for _ in range(max(1, repeat)):
+            bench.round()
+        bench.verify()
+    except BaseException:
+        case.close()
+        raise
     return bench.finish()
 
 

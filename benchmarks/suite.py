@@ -126,11 +126,14 @@ def run_suite(
                 done = [(op, bench.n / b.seconds) for op, b in bench.best.items() if b.runs]
                 rates = "  ".join(f"{op} {rate:>11,.0f}/s" for op, rate in done)
                 progress(f"    {library:24} {backend:9} {rates}  ({time.perf_counter() - started:.1f} s)")
-        for library, backend, bench in benches:
-            try:
-                run.results += bench.finish()
-            except BenchError as exc:
-                run.failures.append(f"{suite} {library} ({backend}): {exc}")
+        for library, backend, bench in benches:  # check every cache before any closes
+            if isinstance(bench, CacheBench):
+                try:
+                    bench.verify()
+                except BenchError as exc:
+                    run.failures.append(f"{suite} {library} ({backend}): {exc}")
+        for _, _, bench in benches:
+            run.results += bench.finish()
     return run
 
 
