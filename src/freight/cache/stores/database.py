@@ -16,21 +16,22 @@ SQLite/PostgreSQL; an INSERT and then ``UPDATE ... WHERE expired`` on MySQL);
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
+from freight.cache.stores.database_lock import DatabaseLock
 from freight.cache.stores.database_sql import (
     HASH_MARK,
     KEY_BYTES,
     Statements,
     fits,
+    integer,
     is_retryable,
     make_table,
+    not_an_integer,
     stored_key,
 )
 from freight.connections import sql_engine
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DatabaseLock", "DatabaseStore", "KEY_BYTES", "create", "stored_key"]
 
-_CANONICAL = re.compile(rb"0|-?[1-9][0-9]*")
 #: keys per SELECT ... IN (...) in many()
 MANY_CHUNK = 500
 _SQL_ATTEMPTS = 50
@@ -282,16 +282,16 @@ class DatabaseStore(Store):
             if self._increment_sql is not None:
                 params = {"k": k, "v": fresh, "exp": None, "by": by, "now": now}
                 try:
-                    return _integer(conn.execute(self._increment_sql, params).scalar_one(), 0, key, self.name)
+                    return integer(conn.execute(self._increment_sql, params).scalar_one(), 0, key, self.name)
                 except self._data_error as exc:  # PostgreSQL refused to cast the value
-                    raise _not_an_integer(key, self.name) from exc
+                    raise not_an_integer(key, self.name) from exc
             row = conn.execute(ops.select_for_update, {"k": k}).first()
             if row is not None:
                 expiry = row[1]
                 if expiry is not None and expiry <= now:
                     new, expiry = by, None
                 else:
-                    new = _integer(row[0], by, key, self.name)
+                    new = integer(row[0], by, key, self.name)
                 conn.execute(ops.rewrite, {"k": k, "v": str(new).encode(), "exp": expiry})
                 return new
         return by if self._insert_new(ops, {"k": k, "v": fresh, "exp": None}, action) else None
@@ -352,66 +352,8 @@ class DatabaseStore(Store):
         return f"{self._address} table {self.cache_table.name}"
 
 
-class DatabaseLock(Lock):
-    """A lock stored as a (key, owner, expiration) row."""
-
-    def __init__(self, store: DatabaseStore, name: str, seconds: float = 0, owner: str | None = None) -> None:
-        super().__init__(name, seconds, owner)
-        self._store = store
-        self._key = stored_key(store._ns, name)
-
-    def _params(self, seconds: float | None = None) -> dict[str, Any]:
-        ttl = self.seconds if seconds is None else seconds
-        now = self._store.clock()
-        owner = self.owner.encode("utf-8", "surrogatepass") if self._store.flavour == "mysql" else self.owner
-        return {"k": self._key, "v": owner, "exp": now + ttl if ttl > 0 else None, "now": now}
-
-    def acquire(self) -> bool:
-        """Insert the row, or take over an expired one, atomically."""
-        return self._store._claim(self._store._locks, self._params(), f"acquire lock {self.name!r}")
-
-    def release(self) -> bool:
-        """DELETE the row only if this owner holds it (and it has not expired)."""
-        store = self._store
-        action = f"release lock {self.name!r}"
-        return bool(store._run(store._locks.delete_owned, self._params(), action, relaxed=False))
-
-    def force_release(self) -> None:
-        """DELETE the row, whoever holds it."""
-        action = f"force-release lock {self.name!r}"
-        self._store._run(self._store._locks.delete, {"k": self._key}, action, relaxed=False)
-
-    def current_owner(self) -> str | None:
-        """The owner of the live row, if any."""
-        with self._store._session(f"read lock {self.name!r}") as conn:
-            owner = conn.execute(self._store._locks.select_live, self._params()).scalar()
-        if owner is None or isinstance(owner, str):
-            return owner
-        return bytes(owner).decode("utf-8", "surrogatepass")
-
-    def refresh(self, seconds: float | None = None) -> bool:
-        """UPDATE the expiration only if this owner holds the lock."""
-        store = self._store
-        action = f"refresh lock {self.name!r}"
-        return bool(store._run(store._locks.retime_owned, self._params(seconds), action, relaxed=False))
-
-
-def _integer(raw: bytes, by: int, key: str, store: str) -> int:
-    """The canonical integer in ``raw``, plus ``by``, within the signed 64-bit range."""
-    data = bytes(raw)
-    if _CANONICAL.fullmatch(data) is None or not -(2**63) <= int(data) + by < 2**63:
-        raise _not_an_integer(key, store)
-    return int(data) + by
-
-
 def _by_key(row: dict[str, Any]) -> str:
     return str(row["k"])
-
-
-def _not_an_integer(key: str, store: str) -> CacheError:
-    return CacheError(
-        f"database cache store {store!r}: the value of {key!r} is not an integer (or out of range)"
-    )
 
 
 def create(config: dict[str, Any], manager: Any) -> DatabaseStore:

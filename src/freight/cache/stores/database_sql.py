@@ -1,4 +1,4 @@
-"""The SQL of the database cache store: its two tables, its prepared statements, its keys.
+"""The SQL of the database cache store: its two tables, prepared statements, keys and integer checks.
 
 Statements are built once per store with bind parameters (``k`` key, ``v`` value or
 owner, ``exp`` expiration, ``now`` the clock, ``by`` an increment) and reused, so no
@@ -12,17 +12,31 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 from typing import TYPE_CHECKING, Any
+
+from freight.errors import CacheError
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData, Table
     from sqlalchemy.sql import Executable
 
-__all__ = ["HASH_MARK", "KEY_BYTES", "Statements", "fits", "is_retryable", "make_table", "stored_key"]
+__all__ = [
+    "HASH_MARK",
+    "KEY_BYTES",
+    "Statements",
+    "fits",
+    "integer",
+    "is_retryable",
+    "make_table",
+    "not_an_integer",
+    "stored_key",
+]
 
 #: width of the key columns, in bytes of UTF-8 (VARBINARY on MySQL, so comparisons are exact)
 KEY_BYTES = 255
 HASH_MARK = "#sha256:"
+_CANONICAL = re.compile(rb"0|-?[1-9][0-9]*")
 
 
 def stored_key(namespace: str, key: str) -> str:
@@ -62,6 +76,21 @@ def is_retryable(exc: BaseException | None) -> bool:
     orig = getattr(exc, "orig", None)
     code = orig.args[0] if orig is not None and orig.args else None
     return code in (1213, 1205) or getattr(orig, "sqlstate", None) in ("40001", "40P01")
+
+
+def integer(raw: bytes, by: int, key: str, store: str) -> int:
+    """The canonical integer in ``raw``, plus ``by``, within the signed 64-bit range."""
+    data = bytes(raw)
+    if _CANONICAL.fullmatch(data) is None or not -(2**63) <= int(data) + by < 2**63:
+        raise not_an_integer(key, store)
+    return int(data) + by
+
+
+def not_an_integer(key: str, store: str) -> CacheError:
+    """The error for incrementing ``key`` whose value is not a 64-bit integer."""
+    return CacheError(
+        f"database cache store {store!r}: the value of {key!r} is not an integer (or out of range)"
+    )
 
 
 class Statements:

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
+from freight.cache.stores.file_io import files, mtime, read_file, subdirs, unlink_file
+from freight.cache.stores.file_lock import FileLock
 from freight.errors import CacheError
 
 if TYPE_CHECKING:
@@ -46,7 +48,6 @@ HEADER_SIZE = 17
 FOREVER = 9_999_999_999_999_999
 _FOREVER_HEADER = b"%016d\n" % FOREVER
 _ENTRY = b"k"
-_LOCK = b"l"
 _TMP = ".tmp-"
 #: a temporary file older than this (seconds) was left by a crashed writer; prune() removes it
 STALE_TEMP_AGE = 3600.0
@@ -85,7 +86,7 @@ class FileStore(Store):
         """The encoded value of ``key``; an expired or corrupt entry is removed and misses."""
         shard, path, lockpath = self._paths(_ENTRY, key)
         try:
-            data = _read(path)
+            data = read_file(path)
             if data is None:
                 return None
             value = self._value(data)
@@ -114,7 +115,7 @@ class FileStore(Store):
         shard, path, lockpath = self._paths(_ENTRY, key)
         try:
             with self._flock(lockpath):
-                data = _read(path) or b""
+                data = read_file(path) or b""
                 value = self._value(data)
                 header = _FOREVER_HEADER if value is None else data[:HEADER_SIZE]
                 try:
@@ -169,15 +170,15 @@ class FileStore(Store):
     def _sweep(self, directory: str) -> int:
         removed = 0
         stale_before = time.time() - STALE_TEMP_AGE
-        for top in _subdirs(directory):
+        for top in subdirs(directory):
             lockpath = os.path.join(top, ".lock")
-            for shard in _subdirs(top):
-                for entry in _files(shard):
+            for shard in subdirs(top):
+                for entry in files(shard):
                     if entry.name.startswith(_TMP):
-                        if _mtime(entry) < stale_before:
-                            _unlink(entry.path)
+                        if mtime(entry) < stale_before:
+                            unlink_file(entry.path)
                         continue
-                    head = _read(entry.path, HEADER_SIZE)
+                    head = read_file(entry.path, HEADER_SIZE)
                     if head is not None and self._value(head) is None:
                         removed += self._discard(entry.path, lockpath)
         return removed
@@ -198,7 +199,7 @@ class FileStore(Store):
         shard, path, lockpath = self._paths(kind, key)
         try:
             with self._flock(lockpath):
-                data = _read(path)
+                data = read_file(path)
                 if data is not None and self._value(data) is not None:
                     return False
                 self._write(shard, path, self._header(seconds), value)
@@ -209,7 +210,7 @@ class FileStore(Store):
     def _live(self, kind: bytes, key: str) -> bytes | None:
         _, path, _ = self._paths(kind, key)
         try:
-            data = _read(path)
+            data = read_file(path)
         except OSError as exc:
             raise self._error("read", key, exc) from exc
         return None if data is None else self._value(data)
@@ -219,13 +220,13 @@ class FileStore(Store):
         _, path, lockpath = self._paths(kind, key)
         try:
             with self._flock(lockpath):
-                data = _read(path)
+                data = read_file(path)
                 if data is None:
                     return False
                 value = self._value(data)
                 if only_value is not None and value != only_value:
                     return False
-                _unlink(path)
+                unlink_file(path)
                 return value is not None
         except OSError as exc:
             raise self._error("delete", key, exc) from exc
@@ -235,7 +236,7 @@ class FileStore(Store):
         shard, path, lockpath = self._paths(kind, key)
         try:
             with self._flock(lockpath):
-                data = _read(path)
+                data = read_file(path)
                 value = None if data is None else self._value(data)
                 if value is None or (only_value is not None and value != only_value):
                     return False
@@ -263,9 +264,9 @@ class FileStore(Store):
     def _discard(self, path: str, lockpath: str) -> bool:
         """Remove an entry that read as expired or corrupt, if it still is; True if removed."""
         with self._flock(lockpath):
-            data = _read(path)
+            data = read_file(path)
             if data is not None and self._value(data) is None:
-                return _unlink(path)
+                return unlink_file(path)
         return False
 
     def _write(self, shard: str, path: str, header: bytes, value: bytes) -> None:
@@ -284,9 +285,9 @@ class FileStore(Store):
             os.replace(tmp, path)
         except FileNotFoundError:
             # the directory was moved away by a concurrent flush(): this write is flushed too
-            _unlink(tmp)
+            unlink_file(tmp)
         except BaseException:
-            _unlink(tmp)
+            unlink_file(tmp)
             raise
 
     @contextmanager
@@ -323,75 +324,6 @@ class FileStore(Store):
         return CacheError(
             f"file store {self.name!r} could not {action} key {key!r} in {self.directory}: {exc}"
         )
-
-
-class FileLock(Lock):
-    """A lock stored as an entry of its own key space; every step runs under the shard's flock."""
-
-    def __init__(self, store: FileStore, name: str, seconds: float = 0, owner: str | None = None) -> None:
-        super().__init__(name, seconds, owner)
-        self._store = store
-        self._token = self.owner.encode("utf-8", "surrogatepass")
-
-    def acquire(self) -> bool:
-        """Take the lock if nobody holds it (or the holder's TTL ran out)."""
-        return self._store._add(_LOCK, self.name, self._token, self.seconds or None)
-
-    def release(self) -> bool:
-        """Delete the lock file if this owner holds it."""
-        return self._store._remove(_LOCK, self.name, self._token)
-
-    def force_release(self) -> None:
-        """Delete the lock file whoever holds it."""
-        self._store._remove(_LOCK, self.name, None)
-
-    def current_owner(self) -> str | None:
-        """The owner holding the lock, or None."""
-        value = self._store._live(_LOCK, self.name)
-        return None if value is None else value.decode("utf-8", "surrogatepass")
-
-    def refresh(self, seconds: float | None = None) -> bool:
-        """Restart the lock's TTL (default its own; 0: no expiry) if this owner holds it."""
-        ttl = self.seconds if seconds is None else seconds
-        return self._store._retime(_LOCK, self.name, self._token, ttl or None)
-
-
-def _read(path: str, size: int = -1) -> bytes | None:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(size)
-    except FileNotFoundError:
-        return None
-
-
-def _mtime(entry: os.DirEntry[str]) -> float:
-    try:
-        return entry.stat(follow_symlinks=False).st_mtime
-    except FileNotFoundError:
-        return math.inf
-
-
-def _unlink(path: str) -> bool:
-    try:
-        os.unlink(path)
-        return True
-    except FileNotFoundError:
-        return False
-
-
-def _subdirs(path: str) -> list[str]:
-    return [e.path for e in _scan(path) if e.is_dir(follow_symlinks=False)]
-
-
-def _files(path: str) -> list[os.DirEntry[str]]:
-    return [e for e in _scan(path) if e.is_file(follow_symlinks=False)]
-
-
-def _scan(path: str) -> list[os.DirEntry[str]]:
-    try:
-        return list(os.scandir(path))
-    except FileNotFoundError:
-        return []
 
 
 def create(config: dict[str, Any], manager: CacheManager) -> FileStore:

@@ -20,9 +20,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 from freight.connections import describe_url, sql_engine
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
 from freight.queue.drivers.base import Queue, ReservedJob
+from freight.queue.drivers.database_sql import (
+    begin_immediate,
+    is_deadlock,
+    jobs_table,
+    row_locks,
+    sqlite_file,
+)
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["DatabaseQueue", "create", "jobs_table"]
@@ -35,42 +41,6 @@ INSERT_CHUNK = 1000
 DEADLOCK_RETRIES = 5
 
 T = TypeVar("T")
-
-
-def jobs_table(name: str = "jobs", metadata: Any = None) -> Table:
-    """The SQLAlchemy ``Table`` of queued jobs called ``name``."""
-    import sqlalchemy as sa
-    from sqlalchemy.dialects import mysql
-
-    return sa.Table(
-        name,
-        metadata if metadata is not None else sa.MetaData(),
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-        sa.Column("queue", sa.String(191), nullable=False),
-        sa.Column("payload", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False, default=0),
-        sa.Column("reserved_at", sa.Double(), nullable=True),
-        sa.Column("available_at", sa.Double(), nullable=False),
-        sa.Column("created_at", sa.Double(), nullable=False),
-        sa.Index(f"{name}_queue_available_idx", "queue", "available_at", "id"),
-    )
-
-
-def row_locks(dialect: Any) -> tuple[bool, str]:
-    """``(skip_locked, how)`` for a connected SQLAlchemy dialect: whether ``FOR UPDATE
-    SKIP LOCKED`` is available, and a short description of the locking used."""
-    version = tuple(dialect.server_version_info or ())
-    if dialect.name == "sqlite":
-        return False, "BEGIN IMMEDIATE"
-    if dialect.name == "postgresql":
-        skip = version >= (9, 5)
-    elif getattr(dialect, "is_mariadb", False) or dialect.name == "mariadb":
-        skip = version >= (10, 6)
-    elif dialect.name == "mysql":
-        skip = version >= (8, 0, 1)
-    else:
-        skip = bool(getattr(dialect, "supports_for_update_skip_locked", False))
-    return skip, "FOR UPDATE SKIP LOCKED" if skip else "FOR UPDATE"
 
 
 class DatabaseQueue(Queue):
@@ -184,7 +154,7 @@ class DatabaseQueue(Queue):
     def _setup(self) -> None:
         import sqlalchemy as sa
 
-        if self._sqlite and self.sqlite_wal and _sqlite_file(self.engine):
+        if self._sqlite and self.sqlite_wal and sqlite_file(self.engine):
             try:
                 with self._connect("open the SQLite database") as conn:
                     conn.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -240,7 +210,7 @@ class DatabaseQueue(Queue):
                     conn.commit()
                     return result
             except self._sa_error as exc:
-                if attempt >= DEADLOCK_RETRIES or not _is_deadlock(exc):
+                if attempt >= DEADLOCK_RETRIES or not is_deadlock(exc):
                     self._fail(exc, action)
             time.sleep(random.uniform(0, 0.005 * attempt))
             attempt += 1
@@ -290,7 +260,7 @@ class DatabaseQueue(Queue):
 
         def pick_and_mark(conn: Connection) -> Sequence[Any]:
             if self._sqlite:
-                _begin_immediate(conn)
+                begin_immediate(conn)
             picked = conn.execute(self._pick, params).all()
             if picked:
                 conn.execute(self._mark, {**params, "b_ids": [r[0] for r in picked]})
@@ -366,28 +336,6 @@ class DatabaseQueue(Queue):
         block = timeout if due is None else min(timeout, float(due) - self.clock())
         if block > 0:
             time.sleep(block)
-
-
-def _is_deadlock(exc: Exception) -> bool:
-    """True when the database rolled the transaction back to break a deadlock (or a lock
-    wait timed out): running it again is safe."""
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) in ("40P01", "40001"):  # PostgreSQL
-        return True
-    args = getattr(orig, "args", None) or (None,)
-    return args[0] in (1213, 1205)  # MySQL/MariaDB: deadlock, lock wait timeout
-
-
-def _sqlite_file(engine: Engine) -> bool:
-    database = engine.url.database or ""
-    return bool(database) and database != ":memory:" and not database.startswith("file:")
-
-
-def _begin_immediate(conn: Connection) -> None:
-    """Take SQLite's write lock now, so two workers never both read the same rows."""
-    dbapi = conn.connection.dbapi_connection
-    if dbapi is not None and not getattr(dbapi, "in_transaction", False):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create(config: dict[str, Any], manager: Any = None) -> DatabaseQueue:

@@ -1,0 +1,69 @@
+"""The SQL side of the database queue driver: its jobs table and per-dialect locking and retries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["begin_immediate", "is_deadlock", "jobs_table", "row_locks", "sqlite_file"]
+
+
+def jobs_table(name: str = "jobs", metadata: Any = None) -> Table:
+    """The SQLAlchemy ``Table`` of queued jobs called ``name``."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql
+
+    return sa.Table(
+        name,
+        metadata if metadata is not None else sa.MetaData(),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("queue", sa.String(191), nullable=False),
+        sa.Column("payload", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False, default=0),
+        sa.Column("reserved_at", sa.Double(), nullable=True),
+        sa.Column("available_at", sa.Double(), nullable=False),
+        sa.Column("created_at", sa.Double(), nullable=False),
+        sa.Index(f"{name}_queue_available_idx", "queue", "available_at", "id"),
+    )
+
+
+def row_locks(dialect: Any) -> tuple[bool, str]:
+    """``(skip_locked, how)`` for a connected SQLAlchemy dialect: whether ``FOR UPDATE
+    SKIP LOCKED`` is available, and a short description of the locking used."""
+    version = tuple(dialect.server_version_info or ())
+    if dialect.name == "sqlite":
+        return False, "BEGIN IMMEDIATE"
+    if dialect.name == "postgresql":
+        skip = version >= (9, 5)
+    elif getattr(dialect, "is_mariadb", False) or dialect.name == "mariadb":
+        skip = version >= (10, 6)
+    elif dialect.name == "mysql":
+        skip = version >= (8, 0, 1)
+    else:
+        skip = bool(getattr(dialect, "supports_for_update_skip_locked", False))
+    return skip, "FOR UPDATE SKIP LOCKED" if skip else "FOR UPDATE"
+
+def is_deadlock(exc: Exception) -> bool:
+    """True when the database rolled the transaction back to break a deadlock (or a lock
+    wait timed out): running it again is safe."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in ("40P01", "40001"):  # PostgreSQL
+        return True
+    args = getattr(orig, "args", None) or (None,)
+    return args[0] in (1213, 1205)  # MySQL/MariaDB: deadlock, lock wait timeout
+
+
+def sqlite_file(engine: Engine) -> bool:
+    """True when ``engine`` is a SQLite database in a plain file (not in memory, not a URI)."""
+    database = engine.url.database or ""
+    return bool(database) and database != ":memory:" and not database.startswith("file:")
+
+
+def begin_immediate(conn: Connection) -> None:
+    """Take SQLite's write lock now, so two workers never both read the same rows."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is not None and not getattr(dbapi, "in_transaction", False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
