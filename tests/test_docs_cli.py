@@ -82,3 +82,38 @@ def test_every_documented_command_line_parses(path: Path) -> None:
         except SystemExit as exc:
             bad.append(f"`python -m freight {argv}` (exit {exc.code})")
     assert not bad, f"{name(path)}: command lines that do not parse: {bad}"
+
+
+# -- links between the pages ---------------------------------------------------------------------
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors GitHub makes of a page's headings."""
+    found = set()
+    for heading in re.findall(r"^#{1,6}\s+(.*?)\s*$", FENCE.sub("", text), re.M):
+        found.add(re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-"))
+    return found
+
+
+@pytest.mark.parametrize("path", PAGES, ids=name)
+def test_every_relative_link_resolves(path: Path) -> None:
+    broken = []
+    for link in LINK.findall(FENCE.sub("", path.read_text(encoding="utf-8"))):
+        if re.match(r"[a-z][a-z0-9+.-]*:", link):
+            continue  # http:, https:, mailto:
+        target_path, _, fragment = link.partition("#")
+        target = (path.parent / target_path).resolve() if target_path else path
+        if not target.exists():
+            broken.append(f"{link} (no such file)")
+        elif fragment and target.suffix == ".md" and fragment not in anchors(target.read_text("utf-8")):
+            broken.append(f"{link} (no such heading)")
+    assert not broken, f"{name(path)} has broken links: {broken}"
+
+
+def test_the_index_links_every_page() -> None:
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    linked = {link.partition("#")[0] for link in LINK.findall(index)}
+    pages = {p.name for p in (ROOT / "docs").glob("*.md")} - {"index.md"}
+    assert not pages - linked, f"docs/index.md does not link {sorted(pages - linked)}"
