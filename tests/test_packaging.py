@@ -80,3 +80,11 @@ def test_missing_client_names_the_extra(code: str, extra: str) -> None:
     result = run_without_extras(program)
     assert result.returncode == 0, result.stderr
     assert f'pip install "freight[{extra}]"' in result.stdout, result.stdout
+
+
+def test_a_url_that_is_not_a_redis_url_is_a_configuration_error() -> None:
+    from freight.connections import redis_client
+    from freight.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="invalid redis URL"):
+        redis_client({"url": "http://127.0.0.1:6379"})

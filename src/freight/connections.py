@@ -63,7 +63,12 @@ def redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> redis.R
     options.setdefault("socket_connect_timeout", 5)
     url = config.get("url") or (None if "host" in config else os.environ.get("FREIGHT_REDIS_URL"))
     if url:
-        return redis.Redis.from_url(str(url), **options)
+        try:
+            return redis.Redis.from_url(str(url), **options)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"the {driver!r} driver got an invalid redis URL {describe_url(str(url))!r}: {exc}"
+            ) from exc
     return redis.Redis(
         host=str(config.get("host", "127.0.0.1")),
         port=int(config.get("port", 6379)),

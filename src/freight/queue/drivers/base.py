@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from freight.errors import PayloadError
 from freight.queue import payload as payloads
 from freight.serialization import Signer
 from freight.timeutil import Duration, seconds_from
@@ -140,6 +141,11 @@ class Queue(ABC):
             target = queue or getattr(job, "queue", None) or self.default_queue
             job_delay = delay if delay is not None else (getattr(job, "delay", None) or 0)
             data = payloads.build(job, target, now)
+            if self.persistent and data["job"].startswith("__main__:"):
+                raise PayloadError(
+                    f"job class {data['job']!r} is defined in the script being run, which a worker "
+                    "cannot import; move it into an importable module"
+                )
             items.append((payloads.dumps(data, self.signer), target, max(0.0, seconds_from(job_delay, now))))
             ids.append(data["uuid"])
         if len(items) == 1:
