@@ -138,6 +138,11 @@ def object_hook(obj: dict[str, Any]) -> Any:
     return decoder(obj["v"])
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_decode_plain = json.JSONDecoder().decode
+_decode_tagged = json.JSONDecoder(object_hook=object_hook).decode
+
+
 class JsonCodec:
     """JSON with tagged types; round-trips datetime, date, time, timedelta, Decimal, UUID,
     bytes, set, frozenset, tuple and dicts with non-string keys exactly."""
@@ -149,7 +154,7 @@ class JsonCodec:
         if type(value) is int:
             return str(value).encode("ascii")
         try:
-            return json.dumps(to_jsonable(value), separators=(",", ":"), ensure_ascii=False).encode()
+            return _encode(to_jsonable(value)).encode()
         except SerializationError:
             raise
         except (TypeError, ValueError, RecursionError) as exc:
@@ -158,7 +163,9 @@ class JsonCodec:
     def loads(self, data: bytes) -> Any:
         """Decode bytes produced by :meth:`dumps`."""
         try:
-            return json.loads(data, object_hook=object_hook)
+            text = data.decode() if isinstance(data, bytes | bytearray) else str(data, "utf-8")
+            # the tag-aware decoder costs twice as much; only text holding the tag needs it
+            return (_decode_tagged if TAG in text else _decode_plain)(text)
         except SerializationError:
             raise
         except Exception as exc:  # malformed input may raise many kinds of error
