@@ -52,11 +52,14 @@ def statements(queue: DatabaseQueue) -> Iterator[list[str]]:
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(statement.split(None, 1)[0].upper())
 
-    sa.event.listen(queue.engine, "before_cursor_execute", record)
+    engines = {queue.engine, queue._writer.engine}  # PostgreSQL writes through its own pool
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        sa.event.remove(queue.engine, "before_cursor_execute", record)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def row(queue: DatabaseQueue, job_id: str) -> dict[str, Any]:

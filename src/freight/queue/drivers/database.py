@@ -81,10 +81,14 @@ class DatabaseQueue(Queue):
         self._ready = False
         dialect = engine.dialect.name
         self._sqlite = dialect == "sqlite"
-        # PostgreSQL: single statements run in autocommit (no BEGIN/COMMIT round trips)
+        # PostgreSQL: single statements run in autocommit (no BEGIN/COMMIT round trips), on a
+        # pool of its own whose connections stay in autocommit (no isolation reset per checkout)
         self._writer = engine
         if dialect == "postgresql":
-            self._writer = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._writer = sql_engine({
+                "url": engine.url.render_as_string(hide_password=False),
+                "engine_options": {"isolation_level": "AUTOCOMMIT"},
+            })
         # MySQL/MariaDB reserve in READ COMMITTED: no gap locks, so far fewer deadlocks
         self._reserver = engine
         if dialect in ("mysql", "mariadb"):
