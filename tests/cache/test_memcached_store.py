@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -250,4 +251,28 @@ def test_keys_spread_over_several_servers_and_a_dead_one_leaves_the_ring(two_ser
             assert failures <= 2
     assert failures >= 1
     assert store.put("k0", b"moved", 60) and store.get("k0") == b"moved"
+    store.close()
+
+
+def test_one_server_gives_each_thread_its_own_plain_client_and_close_closes_them_all(
+    memcached_servers: list[str], unique: str
+) -> None:
+    store = create({"name": "m", "servers": memcached_servers[:1], "prefix": unique}, None)
+    seen: list[Any] = []
+
+    def work() -> None:
+        assert store.put("k", b"v", 10) and store.get("k") == b"v"
+        seen.append(store.client)
+        assert store.client is seen[-1], "one client per thread, kept"
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(client) for client in seen}) == 3
+    assert all(type(client) is Client and client.sock is not None for client in seen)
+    store.close()
+    assert all(client.sock is None for client in seen)
+    assert store.forget("k") and store.get("k") is None, "a closed store reconnects on use"
     store.close()

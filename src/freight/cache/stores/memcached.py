@@ -1,4 +1,5 @@
-"""The memcached cache store (pymemcache ``HashClient`` over one or many servers).
+"""The memcached cache store (pymemcache: one plain client per thread on a single server,
+``HashClient`` over several).
 
 * Keys: ``"<prefix>:<key>"``, sent as they are when memcached can take them (1 to 250
   printable ASCII characters, no space or control character, not starting with
@@ -20,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from freight.cache.lock import Lock
@@ -70,6 +72,7 @@ class MemcachedStore(Store):
         name: str = "",
         prefix: str = "",
         clock: Clock = time.time,
+        connect: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__(name=name, prefix=prefix, clock=clock)
         from pymemcache.exceptions import (
@@ -79,7 +82,12 @@ class MemcachedStore(Store):
             MemcacheUnknownCommandError,
         )
 
-        self.client = client
+        #: the shared (thread-safe) client, or None when each thread gets its own from ``connect``
+        self._shared: Any = None if connect is not None else client
+        self._connect = connect
+        self._local = threading.local()
+        self._made: list[Any] = []
+        self._made_lock = threading.Lock()
         self.servers = servers
         self._address = "memcached://" + ",".join(servers)
         self._kp = f"{prefix}:" if prefix else ""
@@ -91,6 +99,24 @@ class MemcachedStore(Store):
         self._unknown_command: type[Exception] = MemcacheUnknownCommandError
         #: the server's clock, for absolute TTLs (memcached keeps real time, not the test clock)
         self.server_time: Clock = time.time
+
+    @property
+    def client(self) -> Any:
+        """The pymemcache client for the calling thread (the shared one, or this thread's own)."""
+        shared = self._shared
+        if shared is not None:
+            return shared
+        try:
+            return self._local.client
+        except AttributeError:
+            return self._thread_client()
+
+    def _thread_client(self) -> Any:
+        assert self._connect is not None
+        made = self._local.client = self._connect()
+        with self._made_lock:
+            self._made.append(made)
+        return made
 
     # -- helpers ----------------------------------------------------------------------
     def _key(self, key: str) -> str:
@@ -171,7 +197,8 @@ class MemcachedStore(Store):
     def _remaining_ttl(self, k: str, token: bytes) -> int | None:
         """The exptime that keeps ``k``'s current TTL (meta ``mg``); None if its CAS moved on."""
         try:
-            reply: bytes = self.client._get_client(k).raw_command(f"mg {k} t c")
+            node = self.client if self._shared is None else self._shared._get_client(k)
+            reply: bytes = node.raw_command(f"mg {k} t c")
         except self._unknown_command as exc:
             raise CacheError(
                 f"memcached cache store {self.name!r}: counters below zero need memcached >= 1.6 "
@@ -237,8 +264,14 @@ class MemcachedStore(Store):
         return self._address
 
     def close(self) -> None:
-        """Close every server connection."""
-        self.client.close()
+        """Close every server connection (every thread's, on a single server)."""
+        if self._shared is not None:
+            self._shared.close()
+            return
+        with self._made_lock:
+            made = list(self._made)
+        for client in made:
+            client.close()
 
 
 class MemcachedLock(Lock):
@@ -314,16 +347,36 @@ def _servers(config: dict[str, Any]) -> list[str]:
 
 def create(config: dict[str, Any], manager: Any) -> MemcachedStore:
     """Build a memcached store from its configuration (``servers``, ``connect_timeout``,
-    ``timeout``, ``dead_timeout``, ``max_pool_size``)."""
+    ``timeout``, ``dead_timeout``, ``max_pool_size``; the last two only matter for several servers)."""
     try:
+        from pymemcache.client.base import Client, normalize_server_spec
         from pymemcache.client.hash import HashClient
     except ImportError as exc:
         raise MissingDependencyError("pymemcache", "memcached", "memcached") from exc
     servers = _servers(config)
+    connect_timeout = float(config.get("connect_timeout", 1.0))
+    timeout = float(config.get("timeout", 1.0))
+    name = str(config.get("name", ""))
+    prefix = str(config.get("prefix", ""))
+    clock = getattr(manager, "clock", time.time)
+    if len(servers) == 1:
+        # one server: a plain client per thread (no ring, no pool), about twice as fast per call
+        server = normalize_server_spec(servers[0])  # (host, port), or a unix socket path
+
+        def connect() -> Any:
+            return Client(
+                server,
+                connect_timeout=connect_timeout,
+                timeout=timeout,
+                no_delay=True,
+                default_noreply=False,
+            )
+
+        return MemcachedStore(None, servers, name=name, prefix=prefix, clock=clock, connect=connect)
     client = HashClient(
         servers,
-        connect_timeout=float(config.get("connect_timeout", 1.0)),
-        timeout=float(config.get("timeout", 1.0)),
+        connect_timeout=connect_timeout,
+        timeout=timeout,
         no_delay=True,
         use_pooling=True,
         max_pool_size=config.get("max_pool_size"),
@@ -333,10 +386,4 @@ def create(config: dict[str, Any], manager: Any) -> MemcachedStore:
         dead_timeout=float(config.get("dead_timeout", 1.0)),
         ignore_exc=False,
     )
-    return MemcachedStore(
-        client,
-        servers,
-        name=str(config.get("name", "")),
-        prefix=str(config.get("prefix", "")),
-        clock=getattr(manager, "clock", time.time),
-    )
+    return MemcachedStore(client, servers, name=name, prefix=prefix, clock=clock)
