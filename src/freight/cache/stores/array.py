@@ -62,8 +62,14 @@ class ArrayStore(Store):
 
     def put(self, key: str, value: bytes, seconds: float | None) -> bool:
         """Store ``value`` for ``seconds`` (None: forever)."""
-        with self._mutex:
-            self._set(key, value, self._expiry(seconds))
+        entry = (value, None if seconds is None else self.clock() + seconds)
+        with self._mutex:  # _set inlined: this is the hot path
+            data = self._data
+            data[key] = entry
+            if self.max_entries:
+                data.move_to_end(key)
+                while len(data) > self.max_entries:
+                    data.popitem(last=False)
         return True
 
     def add(self, key: str, value: bytes, seconds: float | None) -> bool:

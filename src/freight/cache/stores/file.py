@@ -22,7 +22,7 @@ umask is never touched). Expired and corrupt entries read as misses and are remo
 from __future__ import annotations
 
 import fcntl
-import hashlib
+import itertools
 import math
 import os
 import re
@@ -31,6 +31,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
 from freight.cache.lock import Lock
@@ -49,13 +50,15 @@ FOREVER = 9_999_999_999_999_999
 _FOREVER_HEADER = b"%016d\n" % FOREVER
 _ENTRY = b"k"
 _TMP = ".tmp-"
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
 #: a temporary file older than this (seconds) was left by a crashed writer; prune() removes it
 STALE_TEMP_AGE = 3600.0
 
 
 def directory_name(prefix: str) -> str:
     """The directory holding the entries of ``prefix``: a readable slug plus a short hash."""
-    digest = hashlib.sha256(prefix.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    digest = sha256(prefix.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     slug = re.sub(r"[^A-Za-z0-9_-]+", "_", prefix)[:40].strip("_") or "cache"
     return f"{slug}-{digest}"
 
@@ -80,18 +83,25 @@ class FileStore(Store):
         self.directory = os.path.join(self.root, directory_name(prefix))
         self.lock_directory = self.directory + ".locks"
         self._salt = prefix.encode("utf-8", "surrogatepass") + b"\x00"
+        self._entry_salt = self._salt + _ENTRY
+        #: temporary file names: this process's id, a random part and a counter (no syscall per write)
+        self._tmp_names = itertools.count()
+        self._tmp_pid = -1
+        self._tmp_base = ""
 
     # -- primitives -------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
         """The encoded value of ``key``; an expired or corrupt entry is removed and misses."""
-        shard, path, lockpath = self._paths(_ENTRY, key)
+        digest = sha256(self._entry_salt + key.encode("utf-8", "surrogatepass")).hexdigest()
+        top = f"{self.directory}/{digest[:2]}"
+        path = f"{top}/{digest[2:4]}/{digest}"
         try:
             data = read_file(path)
             if data is None:
                 return None
             value = self._value(data)
             if value is None:
-                self._discard(path, lockpath)
+                self._discard(path, f"{top}/.lock")
             return value
         except OSError as exc:
             raise self._error("read", key, exc) from exc
@@ -100,8 +110,11 @@ class FileStore(Store):
         """Write ``value`` atomically with its expiry."""
         shard, path, lockpath = self._paths(_ENTRY, key)
         try:
-            with self._flock(lockpath):
+            fd = self._lock_fd(lockpath)
+            try:
                 self._write(shard, path, self._header(seconds), value)
+            finally:
+                os.close(fd)  # releases the flock
         except OSError as exc:
             raise self._error("write", key, exc) from exc
         return True
@@ -190,10 +203,10 @@ class FileStore(Store):
     # -- internals shared with FileLock -------------------------------------------------
     def _paths(self, kind: bytes, key: str) -> tuple[str, str, str]:
         """(shard directory, entry path, lock file path) of ``key`` in key space ``kind``."""
-        digest = hashlib.sha256(self._salt + kind + key.encode("utf-8", "surrogatepass")).hexdigest()
-        top = os.path.join(self.directory if kind == _ENTRY else self.lock_directory, digest[:2])
-        shard = os.path.join(top, digest[2:4])
-        return shard, os.path.join(shard, digest), os.path.join(top, ".lock")
+        digest = sha256(self._salt + kind + key.encode("utf-8", "surrogatepass")).hexdigest()
+        top = f"{self.directory if kind == _ENTRY else self.lock_directory}/{digest[:2]}"
+        shard = f"{top}/{digest[2:4]}"
+        return shard, f"{shard}/{digest}", f"{top}/.lock"
 
     def _add(self, kind: bytes, key: str, value: bytes, seconds: float | None) -> bool:
         shard, path, lockpath = self._paths(kind, key)
@@ -271,17 +284,19 @@ class FileStore(Store):
 
     def _write(self, shard: str, path: str, header: bytes, value: bytes) -> None:
         """Write a temporary file in ``shard`` and move it over ``path`` (the flock is held)."""
-        tmp = os.path.join(shard, f"{_TMP}{os.getpid()}-{secrets.token_hex(6)}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        tmp = f"{shard}/{self._tmp_name()}"
         try:
-            fd = os.open(tmp, flags, 0o600)
+            fd = os.open(tmp, _TMP_FLAGS, 0o600)
         except FileNotFoundError:
             self._makedirs(shard)
-            fd = os.open(tmp, flags, 0o600)
+            fd = os.open(tmp, _TMP_FLAGS, 0o600)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(header)
-                fh.write(value)
+            try:
+                data = memoryview(header + value)
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except FileNotFoundError:
             # the directory was moved away by a concurrent flush(): this write is flushed too
@@ -290,16 +305,31 @@ class FileStore(Store):
             unlink_file(tmp)
             raise
 
-    @contextmanager
-    def _flock(self, lockpath: str) -> Iterator[None]:
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+    def _tmp_name(self) -> str:
+        """A fresh temporary file name, unique between processes (pid plus a random part)."""
+        pid = os.getpid()
+        if pid != self._tmp_pid:  # first write, or a forked child
+            self._tmp_pid, self._tmp_base = pid, f"{_TMP}{pid}-{secrets.token_hex(6)}-"
+        return f"{self._tmp_base}{next(self._tmp_names)}"
+
+    def _lock_fd(self, lockpath: str) -> int:
+        """An open descriptor on ``lockpath`` holding its exclusive flock (closing it releases)."""
         try:
-            fd = os.open(lockpath, flags, 0o600)
+            fd = os.open(lockpath, _LOCK_FLAGS, 0o600)
         except FileNotFoundError:
             self._makedirs(os.path.dirname(lockpath))
-            fd = os.open(lockpath, flags, 0o600)
+            fd = os.open(lockpath, _LOCK_FLAGS, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    @contextmanager
+    def _flock(self, lockpath: str) -> Iterator[None]:
+        fd = self._lock_fd(lockpath)
+        try:
             yield
         finally:
             os.close(fd)

@@ -7,14 +7,42 @@ import os
 
 __all__ = ["files", "mtime", "read_file", "subdirs", "unlink_file"]
 
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+
+
+_CHUNK = 65536
+
 
 def read_file(path: str, size: int = -1) -> bytes | None:
     """The first ``size`` bytes (all by default) of the file at ``path``, or None if it is missing."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read(size)
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         return None
+    try:
+        if size >= 0:
+            return _read_exactly(fd, size)
+        data = os.read(fd, _CHUNK)  # plain syscalls: no buffered reader, no fstat, no isatty
+        if len(data) < _CHUNK:
+            return data  # a short read of a regular file is its end
+        chunks = [data]
+        while data:
+            data = os.read(fd, _CHUNK)
+            chunks.append(data)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks = []
+    while size > 0:
+        data = os.read(fd, size)
+        if not data:
+            break
+        chunks.append(data)
+        size -= len(data)
+    return b"".join(chunks)
 
 
 def mtime(entry: os.DirEntry[str]) -> float:
