@@ -122,37 +122,39 @@ class Queue(ABC):
 
     def push(self, job: Job, queue: str | None = None) -> str:
         """Push ``job`` (on ``queue``, else the job's queue, else the connection's); return its id."""
-        delay = getattr(job, "delay", None)
-        return self._push_jobs([job], queue, 0 if delay is None else delay)[0]
+        raw, target, delay, job_id = self._encode(job, queue, None, self.clock())
+        self.push_raw(raw, target, delay)
+        return job_id
 
     def later(self, delay: Duration, job: Job, queue: str | None = None) -> str:
         """Push ``job`` to run after ``delay`` (seconds, timedelta or datetime); return its id."""
-        return self._push_jobs([job], queue, delay)[0]
+        raw, target, seconds, job_id = self._encode(job, queue, delay, self.clock())
+        self.push_raw(raw, target, seconds)
+        return job_id
 
     def bulk(self, jobs: Iterable[Job], queue: str | None = None) -> list[str]:
         """Push many jobs in one round trip where the driver allows; return their ids."""
-        return self._push_jobs(list(jobs), queue, None)
-
-    def _push_jobs(self, jobs: list[Job], queue: str | None, delay: Duration | None) -> list[str]:
         now = self.clock()
-        items: list[tuple[str, str, float]] = []
-        ids: list[str] = []
-        for job in jobs:
-            target = queue or getattr(job, "queue", None) or self.default_queue
-            job_delay = delay if delay is not None else (getattr(job, "delay", None) or 0)
-            data = payloads.build(job, target, now)
-            if self.persistent and data["job"].startswith("__main__:"):
-                raise PayloadError(
-                    f"job class {data['job']!r} is defined in the script being run, which a worker "
-                    "cannot import; move it into an importable module"
-                )
-            items.append((payloads.dumps(data, self.signer), target, max(0.0, seconds_from(job_delay, now))))
-            ids.append(data["uuid"])
-        if len(items) == 1:
-            self.push_raw(*items[0])
-        elif items:
-            self.push_raw_many(items)
-        return ids
+        encoded = [self._encode(job, queue, None, now) for job in jobs]
+        if encoded:
+            self.push_raw_many([(raw, target, delay) for raw, target, delay, _ in encoded])
+        return [job_id for *_, job_id in encoded]
+
+    def _encode(
+        self, job: Job, queue: str | None, delay: Duration | None, now: float
+    ) -> tuple[str, str, float, str]:
+        """``(payload, queue, delay in seconds, job id)`` for pushing ``job``."""
+        target = queue or job.queue or self.default_queue
+        if delay is None:
+            delay = job.delay or 0
+        data = payloads.build(job, target, now)
+        if self.persistent and data["job"].startswith("__main__:"):
+            raise PayloadError(
+                f"job class {data['job']!r} is defined in the script being run, which a worker "
+                "cannot import; move it into an importable module"
+            )
+        seconds = delay if type(delay) is int or type(delay) is float else seconds_from(delay, now)
+        return payloads.dumps(data, self.signer), target, max(0.0, seconds), data["uuid"]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
