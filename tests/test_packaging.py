@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,20 @@ def test_a_url_that_is_not_a_redis_url_is_a_configuration_error() -> None:
 
     with pytest.raises(ConfigurationError, match="invalid redis URL"):
         redis_client({"url": "http://127.0.0.1:6379"})
+
+
+def test_relative_sqlite_urls_resolve_against_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from freight.connections import sql_engine
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    first = sql_engine({"url": "sqlite:///storage/q.sqlite3"})
+    monkeypatch.chdir(tmp_path / "b")
+    second = sql_engine({"url": "sqlite:///storage/q.sqlite3"})
+    assert first is not second
+    assert second.url.database == str(tmp_path / "b" / "storage" / "q.sqlite3")
+    assert sql_engine({"url": "sqlite:///storage/q.sqlite3"}) is second
+    assert sql_engine({"url": "sqlite://"}).url.database in (None, "")

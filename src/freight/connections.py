@@ -99,7 +99,7 @@ def sql_engine(config: Mapping[str, Any], *, driver: str = "database") -> Engine
         import sqlalchemy
     except ImportError as exc:
         raise MissingDependencyError("SQLAlchemy", "database", driver) from exc
-    url = str(url)
+    url = _absolute_sqlite(str(url))
     _require_dbapi(url, driver)
     options = dict(config.get("engine_options") or {})
     key = (url, tuple(sorted((k, repr(v)) for k, v in options.items())))
@@ -140,6 +140,20 @@ def _require_dbapi(url: str, driver: str) -> None:
     except ImportError as exc:
         hint = " (or use postgresql+psycopg://)" if module == "psycopg2" else ""
         raise MissingDependencyError(module + hint, extra, driver) from exc
+
+
+def _absolute_sqlite(url: str) -> str:
+    """A SQLite URL with a relative file path made absolute against the current directory,
+    so the shared engine for ``sqlite:///storage/x.sqlite3`` is never reused from another
+    directory."""
+    if not url.startswith("sqlite") or "///" not in url:
+        return url
+    head, path = url.split("///", 1)
+    if not path or path.startswith((":memory:", "file:", "/")):
+        return url
+    return f"{head}///{os.path.abspath(path.split('?', 1)[0])}" + (
+        "?" + path.split("?", 1)[1] if "?" in path else ""
+    )
 
 
 def _ensure_sqlite_dir(url: str) -> None:
