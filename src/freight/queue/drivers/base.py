@@ -69,10 +69,6 @@ class Queue(ABC):
         """Store one payload on ``queue``, available after ``delay`` seconds."""
 
     @abstractmethod
-    def pop(self, queue: str | None = None) -> ReservedJob | None:
-        """Reserve the next available job on ``queue`` for ``retry_after`` seconds, or None."""
-
-    @abstractmethod
     def ack(self, job: ReservedJob) -> None:
         """Delete a reserved job: it is done (or recorded as failed)."""
 
@@ -98,8 +94,18 @@ class Queue(ABC):
         for raw, queue, delay in items:
             self.push_raw(raw, queue, delay)
 
+    # a driver implements pop() or pop_many(); each is derived from the other
+    def pop(self, queue: str | None = None) -> ReservedJob | None:
+        """Reserve the next available job on ``queue`` for ``retry_after`` seconds, or None."""
+        if type(self).pop_many is Queue.pop_many:
+            raise NotImplementedError(f"{type(self).__name__} must implement pop() or pop_many()")
+        jobs = self.pop_many(queue, 1)
+        return jobs[0] if jobs else None
+
     def pop_many(self, queue: str | None = None, limit: int = 1) -> list[ReservedJob]:
         """Reserve up to ``limit`` jobs from ``queue``."""
+        if type(self).pop is Queue.pop:
+            raise NotImplementedError(f"{type(self).__name__} must implement pop() or pop_many()")
         jobs: list[ReservedJob] = []
         while len(jobs) < limit:
             job = self.pop(queue)

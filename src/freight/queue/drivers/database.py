@@ -241,11 +241,6 @@ class DatabaseQueue(Queue):
 
         self._run(f"push {len(rows)} jobs", insert)
 
-    def pop(self, queue: str | None = None) -> ReservedJob | None:
-        """Reserve the next available job on ``queue`` for ``retry_after`` seconds, or None."""
-        jobs = self.pop_many(queue, 1)
-        return jobs[0] if jobs else None
-
     def pop_many(self, queue: str | None = None, limit: int = 1) -> list[ReservedJob]:
         """Reserve up to ``limit`` jobs (at most 1000) from ``queue`` in one transaction."""
         name = queue or self.default_queue
