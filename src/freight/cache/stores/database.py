@@ -16,6 +16,7 @@ SQLite/PostgreSQL; an INSERT and then ``UPDATE ... WHERE expired`` on MySQL);
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ __all__ = ["DatabaseLock", "DatabaseStore", "KEY_BYTES", "create", "stored_key"]
 
 #: keys per SELECT ... IN (...) in many()
 MANY_CHUNK = 500
+#: tries at creating the tables while other processes race to do the same (about 4 s in all)
+CREATE_ATTEMPTS = 12
 _SQL_ATTEMPTS = 50
 _DIALECTS = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
@@ -121,7 +124,9 @@ class DatabaseStore(Store):
     def create_tables(self) -> None:
         """Create the cache and lock tables if they are missing (safe from many processes at once)."""
         last: Exception | None = None
-        for _ in range(3):
+        for attempt in range(CREATE_ATTEMPTS):
+            if attempt:  # SQLite refuses the switch to WAL while other processes hold the file
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
             try:
                 with self._connect("create tables") as conn:
                     if self._wal:  # readers no longer wait for the writer
