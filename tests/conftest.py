@@ -24,6 +24,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge results, not speed: on a loaded 2-CPU machine one example can take
+# longer than Hypothesis's 200 ms default deadline, which it reports as a failure.
+settings.register_profile("freight", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("freight")
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _UNREACHABLE: dict[str, str] = {}

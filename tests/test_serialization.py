@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import pickle
 import uuid
 from decimal import Decimal
@@ -13,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from freight.errors import ConfigurationError, SerializationError
-from freight.serialization import JsonCodec, SignatureError, SignedCodec, make_codec
+from freight.serialization import (
+    JsonCodec,
+    SignatureError,
+    SignedCodec,
+    decode_tagged_json,
+    encode_json,
+    make_codec,
+)
 
 scalars = st.one_of(
     st.none(),
@@ -158,3 +166,33 @@ def test_unsigned_pickle_is_never_loaded() -> None:
         JsonCodec().loads(raw)
     with pytest.raises(SignatureError):
         make_codec("pickle", "k").loads(SignedCodec.MARK + raw)
+
+
+@pytest.mark.parametrize(
+    "text", ['{"a":1}', ' {"a":1}', '{"a":1} ', '\n[1, 2]\n', '"x"', "3.5", "null", "NaN", '"\u00e9\\n"']
+)
+def test_the_scanning_decoder_agrees_with_json_loads(text: str) -> None:
+    assert repr(decode_tagged_json(text)) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize("text", ["", " ", '{"a":1} x', '{"a":1}{"b":2}', "[1,", "{'a':1}", "nul"])
+def test_the_scanning_decoder_rejects_what_json_loads_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        json.loads(text)
+    with pytest.raises(ValueError):
+        decode_tagged_json(text)
+    with pytest.raises(SerializationError):
+        JsonCodec().loads(text.encode())
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(json_values)
+def test_the_compact_encoder_matches_the_standard_one(value: Any) -> None:
+    standard = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    assert encode_json(value) == standard

@@ -19,6 +19,7 @@ import json
 import pickle
 import uuid
 import zoneinfo
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,6 +27,8 @@ from freight.errors import ConfigurationError, SerializationError
 
 __all__ = [
     "Codec",
+    "decode_tagged_json",
+    "encode_json",
     "JsonCodec",
     "SignatureError",
     "SignedCodec",
@@ -138,9 +141,49 @@ def object_hook(obj: dict[str, Any]) -> Any:
     return decoder(obj["v"])
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_decode_plain = json.JSONDecoder().decode
-_decode_tagged = json.JSONDecoder(object_hook=object_hook).decode
+def _compact_encoder() -> Callable[[Any], str]:
+    """Compact JSON text of plain JSON values, with one C encoder built once
+    (``JSONEncoder.encode`` builds a new one on every call)."""
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has the C accelerator
+        return encoder.encode
+    # values reach it through to_jsonable, which would already have failed on a cycle,
+    # so the encoder keeps no markers for circular references
+    iterencode = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
+                      False, False, True)
+    join = "".join
+
+    def encode(obj: Any) -> str:
+        return join(iterencode(obj, 0))
+
+    return encode
+
+
+def _scanning_decoder(decoder: json.JSONDecoder) -> Callable[[str], Any]:
+    """``decoder.decode`` that calls its C scanner directly when the whole text is one
+    value with no surrounding whitespace (what the encoder writes); anything else,
+    errors included, goes through ``decode`` itself."""
+    scan: Callable[[str, int], tuple[Any, int]] = decoder.scan_once  # type: ignore[attr-defined]
+    decode = decoder.decode
+
+    def load(text: str) -> Any:
+        try:
+            value, end = scan(text, 0)
+        except (StopIteration, ValueError):
+            return decode(text)
+        return value if end == len(text) else decode(text)
+
+    return load
+
+
+#: compact JSON text of a value made of plain JSON types (see :func:`to_jsonable`)
+encode_json = _compact_encoder()
+#: the value of JSON text, tagged types decoded (see :func:`object_hook`)
+decode_tagged_json = _scanning_decoder(json.JSONDecoder(object_hook=object_hook))
+_encode = encode_json
+_decode_plain = _scanning_decoder(json.JSONDecoder())
+_decode_tagged = decode_tagged_json
 
 
 class JsonCodec:

@@ -36,11 +36,12 @@ def test_layout_is_sha256_sharded_under_a_directory_per_prefix(tmp_path: Path) -
     cache = file_cache(tmp_path, prefix="my app")
     cache.put("user:1", {"name": "Ada"})
     digest = hashlib.sha256(b"my app\x00kuser:1").hexdigest()
-    path = tmp_path / directory_name("my app") / digest[:2] / digest[2:4] / digest
+    path = tmp_path / directory_name("my app") / digest[:2] / digest
     assert entry_path(cache, "user:1") == path
     assert path.is_file()
     data = path.read_bytes()
-    assert data[:HEADER_SIZE] == b"9999999999999999\n"
+    checksum = hashlib.blake2b(b'{"name":"Ada"}', digest_size=8).hexdigest().encode()
+    assert data[:HEADER_SIZE] == b"9999999999999999 " + checksum + b"\n"
     assert data[HEADER_SIZE:] == b'{"name":"Ada"}'
     assert directory_name("my app").startswith("my_app-")
     assert directory_name("") != directory_name("_")
@@ -50,7 +51,7 @@ def test_expiry_header_is_unix_milliseconds(tmp_path: Path) -> None:
     clock = FakeClock(1_700_000_000.0)
     cache = file_cache(tmp_path, clock)
     cache.put("k", "v", 1.5)
-    assert entry_path(cache, "k").read_bytes()[:HEADER_SIZE] == b"0001700000001500\n"
+    assert entry_path(cache, "k").read_bytes()[:17] == b"0001700000001500 "
 
 
 def test_files_are_0600_and_directories_0700(tmp_path: Path) -> None:
@@ -74,7 +75,8 @@ def test_files_are_0600_and_directories_0700(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"garbage", b"123\n", b"abcdefghijklmnop\nvalue", b"9999999999999999-not-a-newline"],
+    [b"", b"garbage", b"123\n", b"abcdefghijklmnop\nvalue", b"9999999999999999-not-a-newline",
+     b"9999999999999999 0123456789abcdef\n\"v\"", b"9999999999999999 0123456789abcdef-\"v\""],
 )
 def test_a_corrupt_entry_is_a_miss_and_is_removed(tmp_path: Path, content: bytes) -> None:
     cache = file_cache(tmp_path)
@@ -84,6 +86,29 @@ def test_a_corrupt_entry_is_a_miss_and_is_removed(tmp_path: Path, content: bytes
     assert cache.get("k", "miss") == "miss"
     assert not path.exists()
     assert cache.add("k", "fresh") and cache.get("k") == "fresh"
+
+
+def test_a_half_written_entry_fails_its_checksum_and_is_a_miss(tmp_path: Path) -> None:
+    cache = file_cache(tmp_path)
+    cache.put("k", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    path = entry_path(cache, "k")
+    whole = path.read_bytes()
+    for cut in (HEADER_SIZE, HEADER_SIZE + 5, len(whole) - 1):  # the value is valid JSON at +5
+        path.write_bytes(whole[:cut])
+        assert cache.get("k", "miss") == "miss", cut
+    path.write_bytes(whole)
+    assert cache.get("k") == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+
+
+def test_a_new_key_is_written_in_place_and_a_rewrite_is_moved_into_place(tmp_path: Path) -> None:
+    cache = file_cache(tmp_path)
+    cache.put("k", "one")
+    path = entry_path(cache, "k")
+    first = path.stat().st_ino
+    cache.put("k", "two")  # a temporary file replaces the entry: a new inode
+    assert path.stat().st_ino != first and cache.get("k") == "two"
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".tmp-")] == []
+    assert cache.increment("n") == 1 and cache.increment("n", 2) == 3
 
 
 def test_an_expired_entry_is_removed_when_read(tmp_path: Path) -> None:

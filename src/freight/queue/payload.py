@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hmac
 import importlib
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from freight.errors import PayloadError, SerializationError
-from freight.serialization import Signer, object_hook, to_jsonable
+from freight.serialization import Signer, decode_tagged_json, encode_json, to_jsonable
 
 if TYPE_CHECKING:
     from freight.queue.job import Job
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["build", "dumps", "job_path", "loads", "resolve_job_class"]
 
 _SIG_PREFIX = "sig:"
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _PATHS: dict[type, str] = {}
 REQUIRED = ("uuid", "job", "data")
 
@@ -69,7 +67,7 @@ def dumps(payload: dict[str, Any], signer: Signer | None = None) -> str:
     (naming the job class) when its data cannot be encoded."""
     try:
         # only ``data`` can hold values JSON cannot express; the other fields are plain
-        text = _encode({**payload, "data": to_jsonable(payload["data"])})
+        text = encode_json({**payload, "data": to_jsonable(payload["data"])})
     except (SerializationError, TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"cannot encode the data of job {payload.get('job')!r}: {exc}") from exc
     if signer is None:
@@ -98,7 +96,7 @@ def loads(raw: str | bytes, signer: Signer | None = None) -> dict[str, Any]:
     elif signer is not None:
         raise PayloadError("payload is not signed but this connection requires signed payloads")
     try:
-        payload = json.loads(text, object_hook=object_hook)
+        payload = decode_tagged_json(text)
     except Exception as exc:
         raise PayloadError(f"payload is not valid JSON: {exc!r}") from exc
     if not isinstance(payload, dict):

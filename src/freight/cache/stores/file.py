@@ -2,20 +2,23 @@
 
 Layout under the configured ``path`` (default ``storage/cache``)::
 
-    <path>/<prefix-slug>-<sha256(prefix)[:10]>/ab/cd/<sha256(prefix, key)>
+    <path>/<prefix-slug>-<sha256(prefix)[:10]>/ab/<sha256(prefix, key)>
     <path>/<prefix-slug>-<sha256(prefix)[:10]>/ab/.lock
-    <path>/<prefix-slug>-<sha256(prefix)[:10]>.locks/ab/cd/<sha256(prefix, name)>
+    <path>/<prefix-slug>-<sha256(prefix)[:10]>.locks/ab/<sha256(prefix, name)>
 
 Each prefix gets its own directory tree, so ``flush()`` removes exactly this store's
 entries (locks live in a sibling tree and survive it, as on redis) and two prefixes
-in one path never see each other. An entry file is a
-17-byte header (the expiry as 16 zero-padded digits of Unix milliseconds, or all
-nines for "forever", then a newline) followed by the encoded value. Writes go to a
-temporary file in the same directory and are moved into place with ``os.replace``,
-so a reader never sees a torn entry. Every write, ``add``, ``increment`` and lock
+in one path never see each other. An entry file is a header (the expiry and a
+checksum of the value, see :mod:`~freight.cache.stores.file_format`) followed by the
+encoded value. A key's first write creates its file in place (``O_EXCL``); a rewrite
+goes to a temporary file in the same directory, moved into place with ``os.replace``.
+So a reader sees the old value, the new value or a miss: a file caught half-written
+fails its checksum and reads as a miss. Every write, ``add``, ``increment`` and lock
 operation holds an exclusive ``fcntl.flock`` on the ``.lock`` file of the entry's
-first-level shard. Directories are created 0700 and files 0600, explicitly (the
-umask is never touched). Expired and corrupt entries read as misses and are removed;
+shard. Directories are created 0700 and files 0600, explicitly (the
+umask is never touched). One level of 256 shard directories, created once, keeps a
+first write from paying for a new directory (a second level cost a ``mkdir`` on most
+first writes). Expired and corrupt entries read as misses and are removed;
 ``prune()`` sweeps them. POSIX only (``fcntl``).
 """
 
@@ -36,6 +39,14 @@ from typing import TYPE_CHECKING, Any
 
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
+from freight.cache.stores.file_format import (
+    FOREVER,
+    FOREVER_EXPIRY,
+    HEADER_SIZE,
+    entry,
+    expiry_of,
+    value_of,
+)
 from freight.cache.stores.file_io import files, mtime, read_file, subdirs, unlink_file
 from freight.cache.stores.file_lock import FileLock
 from freight.errors import CacheError
@@ -43,11 +54,8 @@ from freight.errors import CacheError
 if TYPE_CHECKING:
     from freight.cache.manager import CacheManager
 
-__all__ = ["FileLock", "FileStore", "create", "directory_name"]
+__all__ = ["HEADER_SIZE", "FileLock", "FileStore", "create", "directory_name"]
 
-HEADER_SIZE = 17
-FOREVER = 9_999_999_999_999_999
-_FOREVER_HEADER = b"%016d\n" % FOREVER
 _ENTRY = b"k"
 _TMP = ".tmp-"
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -93,15 +101,15 @@ class FileStore(Store):
     def get(self, key: str) -> bytes | None:
         """The encoded value of ``key``; an expired or corrupt entry is removed and misses."""
         digest = sha256(self._entry_salt + key.encode("utf-8", "surrogatepass")).hexdigest()
-        top = f"{self.directory}/{digest[:2]}"
-        path = f"{top}/{digest[2:4]}/{digest}"
+        shard = f"{self.directory}/{digest[:2]}"
+        path = f"{shard}/{digest}"
         try:
             data = read_file(path)
             if data is None:
                 return None
             value = self._value(data)
             if value is None:
-                self._discard(path, f"{top}/.lock")
+                self._discard(path, f"{shard}/.lock")
             return value
         except OSError as exc:
             raise self._error("read", key, exc) from exc
@@ -112,7 +120,7 @@ class FileStore(Store):
         try:
             fd = self._lock_fd(lockpath)
             try:
-                self._write(shard, path, self._header(seconds), value)
+                self._write(shard, path, entry(self._expiry(seconds), value), fresh=True)
             finally:
                 os.close(fd)  # releases the flock
         except OSError as exc:
@@ -130,14 +138,14 @@ class FileStore(Store):
             with self._flock(lockpath):
                 data = read_file(path) or b""
                 value = self._value(data)
-                header = _FOREVER_HEADER if value is None else data[:HEADER_SIZE]
+                expiry = FOREVER_EXPIRY if value is None else data[:16]
                 try:
                     result = (0 if value is None else int(value)) + by
                 except ValueError:
                     raise CacheError(
                         f"cannot increment key {key!r} in store {self.name!r}: not an integer"
                     ) from None
-                self._write(shard, path, header, b"%d" % result)
+                self._write(shard, path, entry(expiry, b"%d" % result), fresh=not data)
                 return result
         except OSError as exc:
             raise self._error("increment", key, exc) from exc
@@ -183,17 +191,16 @@ class FileStore(Store):
     def _sweep(self, directory: str) -> int:
         removed = 0
         stale_before = time.time() - STALE_TEMP_AGE
-        for top in subdirs(directory):
-            lockpath = os.path.join(top, ".lock")
-            for shard in subdirs(top):
-                for entry in files(shard):
-                    if entry.name.startswith(_TMP):
-                        if mtime(entry) < stale_before:
-                            unlink_file(entry.path)
-                        continue
-                    head = read_file(entry.path, HEADER_SIZE)
-                    if head is not None and self._value(head) is None:
-                        removed += self._discard(entry.path, lockpath)
+        for shard in subdirs(directory):
+            lockpath = os.path.join(shard, ".lock")
+            for item in files(shard):
+                if item.name.startswith("."):  # the shard's .lock, or a temporary file
+                    if item.name.startswith(_TMP) and mtime(item) < stale_before:
+                        unlink_file(item.path)
+                    continue
+                head = read_file(item.path, HEADER_SIZE)
+                if head is not None and self._expired_header(head):
+                    removed += self._discard(item.path, lockpath)
         return removed
 
     def describe(self) -> str:
@@ -204,9 +211,8 @@ class FileStore(Store):
     def _paths(self, kind: bytes, key: str) -> tuple[str, str, str]:
         """(shard directory, entry path, lock file path) of ``key`` in key space ``kind``."""
         digest = sha256(self._salt + kind + key.encode("utf-8", "surrogatepass")).hexdigest()
-        top = f"{self.directory if kind == _ENTRY else self.lock_directory}/{digest[:2]}"
-        shard = f"{top}/{digest[2:4]}"
-        return shard, f"{shard}/{digest}", f"{top}/.lock"
+        shard = f"{self.directory if kind == _ENTRY else self.lock_directory}/{digest[:2]}"
+        return shard, f"{shard}/{digest}", f"{shard}/.lock"
 
     def _add(self, kind: bytes, key: str, value: bytes, seconds: float | None) -> bool:
         shard, path, lockpath = self._paths(kind, key)
@@ -215,7 +221,7 @@ class FileStore(Store):
                 data = read_file(path)
                 if data is not None and self._value(data) is not None:
                     return False
-                self._write(shard, path, self._header(seconds), value)
+                self._write(shard, path, entry(self._expiry(seconds), value), fresh=data is None)
                 return True
         except OSError as exc:
             raise self._error("add", key, exc) from exc
@@ -253,26 +259,26 @@ class FileStore(Store):
                 value = None if data is None else self._value(data)
                 if value is None or (only_value is not None and value != only_value):
                     return False
-                self._write(shard, path, self._header(seconds), value)
+                self._write(shard, path, entry(self._expiry(seconds), value), fresh=False)
                 return True
         except OSError as exc:
             raise self._error("touch", key, exc) from exc
 
     # -- low level ----------------------------------------------------------------------
-    def _header(self, seconds: float | None) -> bytes:
+    def _expiry(self, seconds: float | None) -> bytes:
+        """The expiry field for a TTL of ``seconds`` (None: forever)."""
         if seconds is None:
-            return _FOREVER_HEADER
-        return b"%016d\n" % min(math.ceil((self.clock() + seconds) * 1000), FOREVER - 1)
+            return FOREVER_EXPIRY
+        return b"%016d" % min(math.ceil((self.clock() + seconds) * 1000), FOREVER - 1)
 
     def _value(self, data: bytes) -> bytes | None:
-        """The value inside an entry's bytes, or None when it is expired or corrupt."""
-        head = data[:16]
-        if len(data) < HEADER_SIZE or data[16] != 10 or not head.isdigit():
-            return None
-        expires = int(head)
-        if expires != FOREVER and expires <= self.clock() * 1000:
-            return None
-        return data[HEADER_SIZE:]
+        """The value inside an entry's bytes, or None when it is expired, corrupt or torn."""
+        return value_of(data, self.clock() * 1000)
+
+    def _expired_header(self, head: bytes) -> bool:
+        """True when an entry's header is malformed or its expiry has passed."""
+        expires = expiry_of(head)
+        return expires is None or (expires != FOREVER and expires <= self.clock() * 1000)
 
     def _discard(self, path: str, lockpath: str) -> bool:
         """Remove an entry that read as expired or corrupt, if it still is; True if removed."""
@@ -282,8 +288,21 @@ class FileStore(Store):
                 return unlink_file(path)
         return False
 
-    def _write(self, shard: str, path: str, header: bytes, value: bytes) -> None:
-        """Write a temporary file in ``shard`` and move it over ``path`` (the flock is held)."""
+    def _write(self, shard: str, path: str, content: bytes, fresh: bool) -> None:
+        """Write ``content`` at ``path`` (the flock is held). With ``fresh`` the file is first
+        created in place, which works when none is there; otherwise a temporary file is
+        written and moved over ``path``, so a reader never loses the old entry to a torn one."""
+        if fresh:
+            try:
+                fd = os.open(path, _TMP_FLAGS, 0o600)
+            except FileNotFoundError:
+                self._makedirs(shard)
+                fd = os.open(path, _TMP_FLAGS, 0o600)
+            except FileExistsError:
+                fd = -1
+            if fd >= 0:
+                self._fill(fd, path, content)
+                return
         tmp = f"{shard}/{self._tmp_name()}"
         try:
             fd = os.open(tmp, _TMP_FLAGS, 0o600)
@@ -291,18 +310,28 @@ class FileStore(Store):
             self._makedirs(shard)
             fd = os.open(tmp, _TMP_FLAGS, 0o600)
         try:
-            try:
-                data = memoryview(header + value)
-                while data:
-                    data = data[os.write(fd, data) :]
-            finally:
-                os.close(fd)
+            self._fill(fd, tmp, content)
             os.replace(tmp, path)
         except FileNotFoundError:
             # the directory was moved away by a concurrent flush(): this write is flushed too
             unlink_file(tmp)
         except BaseException:
             unlink_file(tmp)
+            raise
+
+    @staticmethod
+    def _fill(fd: int, path: str, content: bytes) -> None:
+        """Write ``content`` to the new file ``fd`` at ``path`` and close it; remove the file
+        when the write fails (a reader would take what is left for a torn entry)."""
+        try:
+            try:
+                data = memoryview(content)
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
+        except BaseException:
+            unlink_file(path)
             raise
 
     def _tmp_name(self) -> str:
