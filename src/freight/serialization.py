@@ -40,6 +40,7 @@ __all__ = [
 
 TAG = "__freight__"
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 class SignatureError(SerializationError):
@@ -69,8 +70,14 @@ def to_jsonable(obj: Any) -> Any:
     if kind in _SCALARS:
         return obj
     if kind is dict:
-        if TAG not in obj and all(type(k) is str for k in obj):
-            return {k: to_jsonable(v) for k, v in obj.items()}
+        if TAG not in obj:
+            for k, v in obj.items():
+                if type(k) is not str or type(v) not in _SCALAR_TYPES:
+                    break
+            else:
+                return obj  # string keys, scalar values: already plain JSON (the common case)
+            if all(type(k) is str for k in obj):
+                return {k: to_jsonable(v) for k, v in obj.items()}
         return _tagged("map", [[to_jsonable(k), to_jsonable(v)] for k, v in obj.items()])
     if kind is list:
         return [to_jsonable(v) for v in obj]

@@ -123,6 +123,8 @@ class MemcachedStore(Store):
         return server_key(self._kp + key)
 
     def _expire(self, seconds: float | None) -> int:
+        if seconds is None:
+            return 0  # forever: no need for the server's time
         return expire_time(seconds, self.server_time())
 
     def _error(self, exc: Exception, action: str) -> CacheError:
@@ -145,7 +147,9 @@ class MemcachedStore(Store):
     def put(self, key: str, value: bytes, seconds: float | None) -> bool:
         """set."""
         try:
-            return bool(self.client.set(self._key(key), value, expire=self._expire(seconds), noreply=False))
+            return bool(self.client.set(
+                server_key(self._kp + key), value, expire=self._expire(seconds), noreply=False
+            ))
         except self._errors as exc:
             raise self._error(exc, "put") from exc
 
