@@ -67,7 +67,9 @@ def dumps(payload: dict[str, Any], signer: Signer | None = None) -> str:
     (naming the job class) when its data cannot be encoded."""
     try:
         # only ``data`` can hold values JSON cannot express; the other fields are plain
-        text = encode_json({**payload, "data": to_jsonable(payload["data"])})
+        data = payload["data"]
+        plain = to_jsonable(data)
+        text = encode_json(payload if plain is data else {**payload, "data": plain})
     except (SerializationError, TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"cannot encode the data of job {payload.get('job')!r}: {exc}") from exc
     if signer is None:
