@@ -52,7 +52,8 @@ def statements(queue: DatabaseQueue) -> Iterator[list[str]]:
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(statement.split(None, 1)[0].upper())
 
-    engines = {queue.engine, queue._writer.engine}  # PostgreSQL writes through its own pool
+    # PostgreSQL writes, reserves and acknowledges through pools of its own
+    engines = {queue.engine, queue._writer.engine, queue._settler.engine}
     for engine in engines:
         sa.event.listen(engine, "before_cursor_execute", record)
     try:
@@ -284,3 +285,37 @@ def test_create_reads_the_documented_defaults(sqlite_url: str) -> None:
         "jobs", "default", 90.0, "db")
     assert queue.sqlite_wal is True and queue.signer is None
     queue.engine.dispose()
+
+
+# -- PostgreSQL durability ----------------------------------------------------------------------
+def synchronous_commit(engine: Any) -> str:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+
+@pytest.mark.parametrize("durable_acks", [False, True])
+def test_postgres_pushes_wait_for_the_flush_and_acks_only_when_asked(
+    durable_acks: bool, queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any]
+) -> None:
+    """Pushes always commit synchronously; reservations and acks skip the WAL flush unless
+    ``durable_acks`` (a lost one only re-runs a job), and still do their work."""
+    queue = make_queue(queue_config("postgres", durable_acks=durable_acks))
+    assert isinstance(queue, DatabaseQueue) and queue.durable_acks is durable_acks
+    assert synchronous_commit(queue._writer) == "on"
+    assert synchronous_commit(queue._settler) == ("on" if durable_acks else "off")
+    queue.size()  # creates the table
+    with statements(queue) as seen:
+        queue.push_raw(raw(1), queue.default_queue)
+    assert seen == ["INSERT"]
+    engines: list[Any] = []
+    sa.event.listen(queue._settler, "before_cursor_execute", lambda conn, *a: engines.append(conn.engine))
+    jobs = queue.pop_many(limit=5)
+    queue.ack_many(jobs)
+    assert len(jobs) == 1 and queue.size() == 0
+    assert engines == [queue._settler, queue._settler]
+
+
+def test_durable_acks_on_sqlite_changes_nothing(queue_config: Callable[..., dict[str, Any]],
+                                              make_queue: Callable[..., Any]) -> None:
+    queue = make_queue(queue_config("sqlite"))
+    assert queue.durable_acks is True and queue._settler is queue._writer

@@ -56,6 +56,7 @@ class DatabaseQueue(Queue):
         *,
         table: str = "jobs",
         sqlite_wal: bool = True,
+        durable_acks: bool = False,
         name: str = "",
         queue: str = "default",
         retry_after: float = 90,
@@ -85,10 +86,20 @@ class DatabaseQueue(Queue):
         # pool of its own whose connections stay in autocommit (no isolation reset per checkout)
         self._writer = engine
         if dialect == "postgresql":
-            self._writer = sql_engine({
-                "url": engine.url.render_as_string(hide_password=False),
-                "engine_options": {"isolation_level": "AUTOCOMMIT"},
-            })
+            url = engine.url.render_as_string(hide_password=False)
+            self._writer = sql_engine({"url": url, "engine_options": {"isolation_level": "AUTOCOMMIT"}})
+        # PostgreSQL reserves and acknowledges without waiting for the WAL flush (unless
+        # durable_acks): a server crash can undo only the last moments of them, and an undone
+        # reservation or ack makes its job run again, never lose it. Pushes always wait.
+        self._settler = self._writer
+        self.durable_acks = durable_acks or not (
+            dialect == "postgresql" and engine.dialect.driver in ("psycopg", "psycopg2")
+        )
+        if not self.durable_acks:
+            self._settler = sql_engine({"url": url, "engine_options": {
+                "isolation_level": "AUTOCOMMIT",
+                "connect_args": {"options": "-c synchronous_commit=off"},
+            }})
         # MySQL/MariaDB reserve in READ COMMITTED: no gap locks, so far fewer deadlocks
         self._reserver = engine
         if dialect in ("mysql", "mariadb"):
@@ -253,7 +264,7 @@ class DatabaseQueue(Queue):
         connection = self.name
         if self._returning:
             rows = list(self._run(action, lambda conn: conn.execute(self._pick_and_mark, params).all(),
-                                  self._writer))
+                                  self._settler))
             rows.sort(key=lambda r: (r[3], r[0]))
             return [ReservedJob(str(r[0]), name, r[1], r[2], connection, {"token": r[2]}) for r in rows]
 
@@ -274,7 +285,7 @@ class DatabaseQueue(Queue):
         """Delete the job's row, unless another worker has reserved it since."""
         params = {"b_id": int(job.id), "b_token": job.extra["token"]}
         self._run(f"acknowledge job {job.id} on queue {job.queue!r}",
-                  lambda conn: conn.execute(self._ack, params), self._writer)
+                  lambda conn: conn.execute(self._ack, params), self._settler)
 
     def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
         """Delete many rows: one DELETE per distinct attempts count, in one transaction."""
@@ -287,7 +298,7 @@ class DatabaseQueue(Queue):
             for token, ids in groups.items():
                 conn.execute(self._ack_many, {"b_ids": ids, "b_token": token})
 
-        self._run(f"acknowledge {len(jobs)} jobs", delete, self._writer if len(groups) == 1 else None)
+        self._run(f"acknowledge {len(jobs)} jobs", delete, self._settler if len(groups) == 1 else None)
 
     def release(self, job: ReservedJob, delay: float = 0) -> None:
         """Make the job available again with ``job.attempts`` as its attempt count.
@@ -343,6 +354,7 @@ def create(config: dict[str, Any], manager: Any = None) -> DatabaseQueue:
         sql_engine(config, driver="database"),
         table=str(config.get("table") or "jobs"),
         sqlite_wal=bool(config.get("sqlite_wal", True)),
+        durable_acks=bool(config.get("durable_acks", False)),
         name=str(config.get("name") or ""),
         queue=str(config.get("queue") or "default"),
         retry_after=float(config.get("retry_after", 90)),
