@@ -3,15 +3,19 @@
 On a shared machine the load drifts over minutes, so timing one library now and its
 baseline a minute later compares two machines. A run is therefore split into rounds:
 each round times every case once (cache: put and get; queue: push, bulk and a drain),
-in the same order, and each measurement keeps its fastest round, as ``timeit`` does.
-A measurement whose runs already add up to :data:`BUDGET` seconds is not repeated:
-one long run (RQ's drain, Django's file cache) is steady enough on its own.
+and each measurement keeps its fastest round, as ``timeit`` does. Within a round the
+in-process loops (put, get, push, bulk) are cut into :data:`SLICES` slices taken in
+turn by every case (forwards, then backwards), so drift over the seconds a round lasts
+lands on every case alike; a case's time is the sum of its slices. A measurement whose
+runs already add up to :data:`BUDGET` seconds is not repeated: one long run (RQ's
+drain, Django's file cache) is steady enough on its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +33,26 @@ from benchmarks.harness import (
     timed,
 )
 
-__all__ = ["BUDGET", "BULK_CHUNK", "Best", "CacheBench", "QueueBench", "run_cache_case", "run_queue_target"]
+__all__ = [
+    "BUDGET",
+    "BULK_CHUNK",
+    "SLICES",
+    "Best",
+    "CacheBench",
+    "QueueBench",
+    "interleaved_round",
+    "run_cache_case",
+    "run_queue_target",
+]
 
 BUDGET = 15.0
 BULK_CHUNK = 1000
+#: slices of each in-process loop per round, taken in turn by every case
+SLICES = 10
+
+
+def _bounds(n: int, index: int, count: int) -> tuple[int, int]:
+    return n * index // count, n * (index + 1) // count
 
 
 @dataclass
@@ -75,21 +95,40 @@ class CacheBench:
             case.put(f"bench:warmup:{i}", self.values[0])
             case.get(f"bench:warmup:{i}")
 
-    def _put_all(self) -> None:
-        put = self.case.put
-        for key, value in zip(self.keys, self.values, strict=True):
-            put(key, value)
+    def loops(self) -> list[str]:
+        """The operations timed in process, in order: put every key, then get every key."""
+        return ["put", "get"]
 
-    def _get_all(self) -> None:
-        get = self.case.get
-        for key in self.keys:
-            get(key)
+    def start(self, operation: str) -> None:
+        """Nothing to prepare: later puts overwrite."""
+
+    def slice(self, operation: str, index: int, count: int) -> tuple[float, float]:
+        """Time slice ``index`` of ``count`` of the keys for ``operation``."""
+        lo, hi = _bounds(self.n, index, count)
+        keys, values = self.keys[lo:hi], self.values[lo:hi]
+        if operation == "put":
+            put = self.case.put
+
+            def loop() -> None:
+                for key, value in zip(keys, values, strict=True):
+                    put(key, value)
+        else:
+            get = self.case.get
+
+            def loop() -> None:
+                for key in keys:
+                    get(key)
+        return timed(loop)
+
+    def check(self, operation: str) -> None:
+        """Nothing to check until :meth:`verify`."""
+
+    def rest(self) -> None:
+        """Nothing runs out of process."""
 
     def round(self) -> None:
-        """Time one put of every key, then one get of every key (later puts overwrite)."""
-        for operation, loop in (("put", self._put_all), ("get", self._get_all)):
-            if self.best[operation].wanted():
-                self.best[operation].add(*timed(loop))
+        """Time one put of every key, then one get of every key, on their own."""
+        interleaved_round([self], 1)
 
     def verify(self) -> None:
         """Check a few values (before any case closes: closing may flush a shared server)."""
@@ -117,28 +156,39 @@ class QueueBench:
         target.push_all(WARMUP)  # connect, create tables, load scripts before timing
         target.clear()
 
-    def _enqueue(self, fill: Callable[[], None]) -> tuple[float, float]:
+    def loops(self) -> list[str]:
+        """The operations timed in process: push, and bulk where the library has it."""
+        return ["push", "bulk"] if self.target.has_bulk else ["push"]
+
+    def start(self, operation: str) -> None:
+        """Empty the queue before it is filled again."""
         self.target.clear()
-        seconds, cpu = timed(fill)
+
+    def slice(self, operation: str, index: int, count: int) -> tuple[float, float]:
+        """Time enqueueing slice ``index`` of ``count`` of the N jobs with ``operation``."""
+        lo, hi = _bounds(self.n, index, count)
+        if operation == "push":
+            return timed(lambda: self.target.push_all(hi - lo))
+        return timed(lambda: self.target.bulk_all(hi - lo, self.chunk))
+
+    def check(self, operation: str) -> None:
+        """The queue must hold the N jobs just enqueued."""
         queued = self.target.outstanding()
         if queued != self.n:
             raise BenchError(
                 f"{self.target.library} ({self.target.backend}) holds {queued} jobs, not {self.n}"
             )
-        return seconds, cpu
 
-    def _push(self) -> tuple[float, float]:
-        return self._enqueue(lambda: self.target.push_all(self.n))
-
-    def _bulk(self) -> tuple[float, float]:
-        if not self.target.has_bulk:
-            return self._push()
-        return self._enqueue(lambda: self.target.bulk_all(self.n, self.chunk))
+    def _fill(self) -> None:
+        operation = self.loops()[-1]
+        self.start(operation)
+        self.slice(operation, 0, 1)
+        self.check(operation)
 
     def _drain(self) -> Drain:
         target = self.target
         if target.outstanding() != self.n:
-            self._bulk()
+            self._fill()
         cmd = target.worker_command()
         if cmd is None:
             return drain_inprocess(
@@ -155,11 +205,11 @@ class QueueBench:
         )
 
     def round(self) -> None:
-        """Time one push of N jobs, one bulk of N jobs and one drain."""
-        if self.best["push"].wanted():
-            self.best["push"].add(*self._push())
-        if self.target.has_bulk and self.best["bulk"].wanted():
-            self.best["bulk"].add(*self._bulk())
+        """Time one push of N jobs, one bulk of N jobs and one drain, on their own."""
+        interleaved_round([self], 1)
+
+    def rest(self) -> None:
+        """Time one drain by a worker (out of process for most libraries)."""
         if self.best["drain"].wanted():
             drain = self._drain()
             startup, lag = round(drain.startup, 4), round(drain.ack_lag, 4)
@@ -186,6 +236,50 @@ class QueueBench:
             self.target.clear()
         finally:
             self.target.close()
+
+
+def interleaved_round(
+    benches: Sequence[CacheBench | QueueBench],
+    slices: int = SLICES,
+    failed: Callable[[CacheBench | QueueBench, BenchError], None] | None = None,
+) -> None:
+    """One round of ``benches``: each in-process loop in ``slices`` slices taken in turn
+    (alternating direction), then each bench's out-of-process part. A bench raising
+    :class:`BenchError` is reported to ``failed`` and dropped (re-raised without it)."""
+    live = list(benches)
+
+    def ok(bench: CacheBench | QueueBench, step: Callable[[], Any]) -> bool:
+        try:
+            step()
+        except BenchError as exc:
+            if failed is None:
+                raise
+            failed(bench, exc)
+            live.remove(bench)
+            return False
+        return True
+
+    for operation in ("put", "get", "push", "bulk"):
+        timing = [b for b in live if operation in b.loops() and b.best[operation].wanted()]
+        totals = {id(b): [0.0, 0.0] for b in timing}
+        timing = [b for b in timing if ok(b, partial(b.start, operation))]
+        for index in range(slices):
+            for bench in timing[:: 1 if index % 2 == 0 else -1]:
+                if bench in live:
+                    total = totals[id(bench)]
+                    step = partial(bench.slice, operation, index, slices)
+                    ok(bench, partial(_accumulate, total, step))
+        for bench in timing:
+            if bench in live and ok(bench, partial(bench.check, operation)):
+                bench.best[operation].add(*totals[id(bench)])
+    for bench in list(live):
+        ok(bench, bench.rest)
+
+
+def _accumulate(total: list[float], step: Callable[[], tuple[float, float]]) -> None:
+    took = step()
+    total[0] += took[0]
+    total[1] += took[1]
 
 
 def run_cache_case(case: CacheCase, n: int, repeat: int = 1) -> list[Result]:

@@ -21,7 +21,7 @@ from benchmarks.peers.pgqueuer_bench import PgQueuerTarget
 from benchmarks.peers.rq_bench import RQTarget
 from benchmarks.queue_freight import FreightQueueTarget
 from benchmarks.queue_raw import RawRedisTarget
-from benchmarks.rounds import CacheBench, QueueBench
+from benchmarks.rounds import SLICES, CacheBench, QueueBench, interleaved_round
 from benchmarks.servers import Env
 
 __all__ = ["CACHE_CASES", "QUEUE_CASES", "Run", "collect_meta", "run_suite"]
@@ -110,22 +110,7 @@ def run_suite(
                 progress(f"  skip {suite:5} {library:24} {backend:9} {exc}")
             except BenchError as exc:
                 run.failures.append(f"{suite} {library} ({backend}): {exc}")
-        for number in range(1, max(1, repeat) + 1):
-            progress(f"  {suite} round {number}/{max(1, repeat)}")
-            for entry in list(benches):
-                library, backend, bench = entry
-                started = time.perf_counter()
-                try:
-                    bench.round()
-                except BenchError as exc:
-                    run.failures.append(f"{suite} {library} ({backend}): {exc}")
-                    progress(f"  FAIL {suite:5} {library:24} {backend:9} {exc}")
-                    benches.remove(entry)
-                    _abort(bench)
-                    continue
-                done = [(op, bench.n / b.seconds) for op, b in bench.best.items() if b.runs]
-                rates = "  ".join(f"{op} {rate:>11,.0f}/s" for op, rate in done)
-                progress(f"    {library:24} {backend:9} {rates}  ({time.perf_counter() - started:.1f} s)")
+        benches = _rounds(run, suite, benches, repeat, progress)
         for library, backend, bench in benches:  # check every cache before any closes
             if isinstance(bench, CacheBench):
                 try:
@@ -135,6 +120,37 @@ def run_suite(
         for _, _, bench in benches:
             run.results += bench.finish()
     return run
+
+
+def _rounds(
+    run: Run,
+    suite: str,
+    benches: list[tuple[str, str, Bench]],
+    repeat: int,
+    progress: Callable[[str], Any],
+) -> list[tuple[str, str, Bench]]:
+    """Run ``repeat`` interleaved rounds of ``benches``; return the ones that did not fail."""
+    names = {id(bench): (library, backend) for library, backend, bench in benches}
+    dropped: set[int] = set()
+
+    def failed(bench: Bench, exc: BenchError) -> None:
+        library, backend = names[id(bench)]
+        run.failures.append(f"{suite} {library} ({backend}): {exc}")
+        progress(f"  FAIL {suite:5} {library:24} {backend:9} {exc}")
+        dropped.add(id(bench))
+        _abort(bench)
+
+    for number in range(1, max(1, repeat) + 1):
+        progress(f"  {suite} round {number}/{max(1, repeat)}")
+        started = time.perf_counter()
+        interleaved_round([bench for _, _, bench in benches], SLICES, failed)
+        benches = [entry for entry in benches if id(entry[2]) not in dropped]
+        for library, backend, bench in benches:
+            done = [(op, bench.n / b.seconds) for op, b in bench.best.items() if b.runs]
+            rates = "  ".join(f"{op} {rate:>11,.0f}/s" for op, rate in done)
+            progress(f"    {library:24} {backend:9} {rates}")
+        progress(f"    ({time.perf_counter() - started:.1f} s)")
+    return benches
 
 
 def _open(suite: str, env: Env, make: Callable[[Env], Any]) -> Bench:
