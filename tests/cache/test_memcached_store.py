@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from freight.cache.stores.memcached import (  # noqa: E402
     expire_time,
     server_key,
 )
+from freight.cache.stores.memcached_socket import kernel_timeout_module  # noqa: E402
 from freight.errors import CacheConnectionError, MissingDependencyError  # noqa: E402
 
 DAY = 24 * 3600
@@ -188,6 +190,34 @@ def test_a_dead_server_raises_cache_connection_error_naming_the_address() -> Non
             call()
         assert caught.value.__cause__ is not None
     assert time.monotonic() - started < 2
+
+
+def test_a_server_that_never_answers_times_out_with_cache_connection_error() -> None:
+    """The read timeout holds with kernel-enforced socket timeouts (no poll per call)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections complete in the backlog; nothing is ever read or sent
+        port = silent.getsockname()[1]
+        store = create({"name": "mute", "servers": [f"127.0.0.1:{port}"], "timeout": 0.2}, None)
+        started = time.monotonic()
+        with pytest.raises(CacheConnectionError, match=r"'mute'.*did not answer in time"):
+            store.get("k")
+        assert 0.15 < time.monotonic() - started < 2
+        store.close()
+
+
+def test_kernel_timeout_sockets_carry_the_timeout() -> None:
+    sockets = kernel_timeout_module(0.25)
+    if not sys.platform.startswith("linux"):
+        assert sockets is None
+        return
+    assert sockets is not None and sockets.AF_INET == socket.AF_INET
+    with sockets.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+        seconds, micro = struct.unpack("ll", raw)
+        assert seconds == 0 and abs(micro - 250_000) < 10_000  # the kernel rounds to its tick
+        assert sock.gettimeout() is None  # a blocking socket: Python does not poll
+    assert kernel_timeout_module(0) is None
 
 
 def test_missing_pymemcache_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
+from freight.cache.stores.memcached_socket import kernel_timeout_module, timed_out
 from freight.errors import CacheConnectionError, CacheError, MissingDependencyError
 
 __all__ = ["MemcachedLock", "MemcachedStore", "create", "expire_time", "server_key"]
@@ -130,6 +131,10 @@ class MemcachedStore(Store):
     def _error(self, exc: Exception, action: str) -> CacheError:
         """The freight error for a pymemcache or socket exception raised while doing ``action``."""
         down = isinstance(exc, OSError | self._closed_error) or type(exc) is self._base_error
+        if timed_out(exc):
+            return CacheConnectionError(
+                f"memcached cache store {self.name!r}: {self._address} did not answer in time ({action})"
+            )
         if down:
             return CacheConnectionError(
                 f"memcached cache store {self.name!r} cannot reach {self._address} ({action}): {exc}"
@@ -366,15 +371,15 @@ def create(config: dict[str, Any], manager: Any) -> MemcachedStore:
     if len(servers) == 1:
         # one server: a plain client per thread (no ring, no pool), about twice as fast per call
         server = normalize_server_spec(servers[0])  # (host, port), or a unix socket path
+        # the kernel enforces the timeout: no poll() before every send and recv
+        sockets = kernel_timeout_module(timeout)
+
+        options: dict[str, Any] = {"timeout": timeout, "connect_timeout": connect_timeout}
+        if sockets:
+            options.update(timeout=None, socket_module=sockets)
 
         def connect() -> Any:
-            return Client(
-                server,
-                connect_timeout=connect_timeout,
-                timeout=timeout,
-                no_delay=True,
-                default_noreply=False,
-            )
+            return Client(server, no_delay=True, default_noreply=False, **options)
 
         return MemcachedStore(None, servers, name=name, prefix=prefix, clock=clock, connect=connect)
     client = HashClient(
