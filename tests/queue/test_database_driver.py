@@ -319,3 +319,14 @@ def test_durable_acks_on_sqlite_changes_nothing(queue_config: Callable[..., dict
                                               make_queue: Callable[..., Any]) -> None:
     queue = make_queue(queue_config("sqlite"))
     assert queue.durable_acks is True and queue._settler is queue._writer
+
+
+def test_libpq_options_in_the_url_are_kept_beside_the_relaxed_commit(
+    queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any]
+) -> None:
+    config = queue_config("postgres")
+    config["url"] += "?options=-c%20statement_timeout%3D12345"
+    queue = make_queue(config)
+    with queue._settler.connect() as conn:
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "12345ms"
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"

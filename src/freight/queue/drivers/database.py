@@ -96,9 +96,11 @@ class DatabaseQueue(Queue):
             dialect == "postgresql" and engine.dialect.driver in ("psycopg", "psycopg2")
         )
         if not self.durable_acks:
+            given = engine.url.query.get("options") or ()  # libpq options in the URL are kept
+            kept = [given] if isinstance(given, str) else list(given)
+            options = " ".join([*kept, "-c synchronous_commit=off"])
             self._settler = sql_engine({"url": url, "engine_options": {
-                "isolation_level": "AUTOCOMMIT",
-                "connect_args": {"options": "-c synchronous_commit=off"},
+                "isolation_level": "AUTOCOMMIT", "connect_args": {"options": options},
             }})
         # MySQL/MariaDB reserve in READ COMMITTED: no gap locks, so far fewer deadlocks
         self._reserver = engine
