@@ -153,3 +153,25 @@ def test_sigterm_during_a_job_lets_it_finish_and_exits_zero(
     reserved = queue.pop()
     assert reserved is not None and reserved.attempts == 1
     queue.ack(reserved)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_sigterm_stops_an_idle_worker_at_once_whatever_its_sleep(
+    kind: str, queue_config: Callable[..., dict[str, Any]], project: Callable[[dict[str, Any]], Project],
+) -> None:
+    """An idle worker with ``--sleep 30`` exits within a couple of seconds of SIGTERM: the
+    database driver sleeps with the worker's stop-aware sleep, redis blocks in 1 s slices."""
+    p = project(queue_config(kind))
+    p.manager.push(Write(log=str(p.log), line="first"))
+    proc = p.worker("--sleep", "30", "--config", str(p.config_path))
+    deadline = time.monotonic() + 20
+    while p.lines() != ["first 1"]:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"the job did not run:\n{finish(proc)[1]}")
+        time.sleep(0.02)
+    time.sleep(0.3)  # now idle, inside its wait
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code, out = finish(proc)
+    assert code == 0, out
+    assert time.monotonic() - signalled < 3, out

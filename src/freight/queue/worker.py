@@ -50,6 +50,8 @@ EXIT_MEMORY = 4
 PREFETCH_BUDGET = 0.25
 #: the longest pause between attempts to reach a connection that is down
 RECONNECT_CAP = 30.0
+#: seconds an idle worker blocks on a server (redis BLMOVE) before it checks for a stop
+IDLE_SLICE = 1.0
 
 
 class Worker:
@@ -183,11 +185,14 @@ class Worker:
     def _idle(self) -> None:
         if type(self.queue).wait is Queue.wait:  # the driver cannot block on its server
             self.sleep_fn(self.sleep)
-        else:
-            try:
-                self._guarded(lambda: self.queue.wait(self.queues, self.sleep))
-            except QueueConnectionError:
-                pass
+            return
+        # a driver blocking on its server does so for at most IDLE_SLICE at a time, and one
+        # that polls sleeps with sleep_fn, so a stop (SIGTERM) is seen within a fraction of a second
+        timeout = min(self.sleep, IDLE_SLICE) if self.queue.wakes_on_push else self.sleep
+        try:
+            self._guarded(lambda: self.queue.wait(self.queues, timeout, self.sleep_fn))
+        except QueueConnectionError:
+            pass
 
     def _check_limits(self) -> None:
         if self.once:

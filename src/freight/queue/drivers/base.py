@@ -47,6 +47,8 @@ class Queue(ABC):
     driver: ClassVar[str] = "abstract"
     #: True when jobs survive this process (redis, database); False for sync
     persistent: ClassVar[bool] = True
+    #: True when wait() blocks on the server and returns as soon as a job is pushed
+    wakes_on_push: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -114,9 +116,12 @@ class Queue(ABC):
             jobs.append(job)
         return jobs
 
-    def wait(self, queues: Sequence[str], timeout: float) -> None:
-        """Block until a job may be available on ``queues`` or ``timeout`` passes."""
-        time.sleep(timeout)
+    def wait(
+        self, queues: Sequence[str], timeout: float, sleep: Callable[[float], Any] = time.sleep
+    ) -> None:
+        """Block until a job may be available on ``queues`` or ``timeout`` passes; a driver
+        that cannot block on its server waits with ``sleep`` (the worker's wakes on a stop)."""
+        sleep(timeout)
 
     def close(self) -> None:
         """Release connections."""

@@ -339,15 +339,18 @@ class DatabaseQueue(Queue):
         return self._run(f"clear queue {name!r}",
                          lambda conn: int(conn.execute(self._delete_queue, {"b_queue": name}).rowcount))
 
-    def wait(self, queues: Sequence[str], timeout: float) -> None:
-        """Sleep until the earliest job of ``queues`` falls due, at most ``timeout`` seconds
-        (databases offer no portable blocking wait, so a push is seen on the next poll)."""
+    def wait(
+        self, queues: Sequence[str], timeout: float, sleep: Callable[[float], Any] = time.sleep
+    ) -> None:
+        """Sleep (with ``sleep``) until the earliest job of ``queues`` falls due, at most
+        ``timeout`` seconds (databases offer no portable blocking wait, so a push is seen on
+        the next poll)."""
         names = list(queues) or [self.default_queue]
         due = self._run(f"wait for jobs on {', '.join(repr(n) for n in names)}",
                         lambda conn: conn.execute(self._next_due, {"b_queues": names}).scalar())
         block = timeout if due is None else min(timeout, float(due) - self.clock())
         if block > 0:
-            time.sleep(block)
+            sleep(block)
 
 
 def create(config: dict[str, Any], manager: Any = None) -> DatabaseQueue:
