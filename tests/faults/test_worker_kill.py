@@ -52,6 +52,23 @@ def wait_all_done(sink: Sink, ids: list[str], world: World, procs: Processes, ti
     return done
 
 
+def seeded(
+    kind: str,
+    n: int,
+    retry_after: float,
+    backend_url: Callable[[str], str],
+    make_world: Callable[..., World],
+    make_sink: Callable[[str, str], Sink],
+) -> tuple[World, Sink, list[str]]:
+    """A queue on ``kind`` holding ``n`` Record jobs, the sink they report to, and their ids."""
+    url = backend_url(kind)
+    world = make_world(kind, url, retry_after=retry_after)
+    sink = sink_for(kind, url, make_sink)
+    ids = [f"job-{i}" for i in range(n)]
+    world.push_many(Record({"id": i}) for i in ids)
+    return world, sink, ids
+
+
 @pytest.mark.parametrize("kind", ["redis", "postgres"])
 def test_sigkill_mid_run_loses_no_job(
     kind: str,
@@ -61,11 +78,7 @@ def test_sigkill_mid_run_loses_no_job(
     procs: Processes,
 ) -> None:
     n = 10_000 if kind == "redis" else scaled(10_000, 2_000)
-    url = backend_url(kind)
-    world = make_world(kind, url, retry_after=2)
-    sink = sink_for(kind, url, make_sink)
-    ids = [f"job-{i}" for i in range(n)]
-    world.push_many(Record({"id": i}) for i in ids)
+    world, sink, ids = seeded(kind, n, 2, backend_url, make_world, make_sink)
     started = time.monotonic()
     first = start_worker(procs, world, sink, "worker-a")
     wait_until(lambda: sink.count() >= n // 3, 60, "a third of the jobs", 0.01, procs.logs)
@@ -101,11 +114,7 @@ def test_four_workers_run_each_job_exactly_once(
     procs: Processes,
 ) -> None:
     n = 20_000 if kind == "redis" else scaled(20_000, 3_000)
-    url = backend_url(kind)
-    world = make_world(kind, url, retry_after=60)
-    sink = sink_for(kind, url, make_sink)
-    ids = [f"job-{i}" for i in range(n)]
-    world.push_many(Record({"id": i}) for i in ids)
+    world, sink, ids = seeded(kind, n, 60, backend_url, make_world, make_sink)
     started = time.monotonic()
     workers = [start_worker(procs, world, sink, f"worker-{w}") for w in range(4)]
     done = wait_all_done(sink, ids, world, procs, 120)
