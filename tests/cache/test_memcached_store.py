@@ -6,6 +6,7 @@ whole-server ``flush()`` cannot disturb anyone else.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import socket
 import struct
@@ -29,7 +30,7 @@ from freight.cache.stores.memcached import (  # noqa: E402
     expire_time,
     server_key,
 )
-from freight.cache.stores.memcached_socket import kernel_timeout_module  # noqa: E402
+from freight.cache.stores.memcached_clients import kernel_timeout_module  # noqa: E402
 from freight.errors import CacheConnectionError, MissingDependencyError  # noqa: E402
 
 DAY = 24 * 3600
@@ -301,8 +302,32 @@ def test_one_server_gives_each_thread_its_own_plain_client_and_close_closes_them
     for thread in threads:
         thread.join()
     assert len({id(client) for client in seen}) == 3
-    assert all(type(client) is Client and client.sock is not None for client in seen)
+    assert all(type(client) is Client for client in seen)
+    gc.collect()
+    assert all(client.sock is None for client in seen), "closed when their threads ended"
     store.close()
-    assert all(client.sock is None for client in seen)
     assert store.forget("k") and store.get("k") is None, "a closed store reconnects on use"
     store.close()
+
+
+def test_each_threads_client_is_closed_when_the_thread_ends(store: MemcachedStore) -> None:
+    """A server that starts a thread per request must not leak a connection per request."""
+    assert store.threads is not None
+    store.put("k", b"v", None)
+    sockets: list[Any] = []
+
+    def request() -> None:
+        assert store.get("k") == b"v"
+        sockets.append(store.client.sock)
+
+    for _ in range(20):
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert len(sockets) == 20 and all(sock is not None for sock in sockets)
+    assert store.threads.live() == 1  # only the test thread's client is left
+    assert all(sock.fileno() == -1 for sock in sockets), "a finished thread's socket is still open"
+    assert store.get("k") == b"v"
+    store.close()
+    assert store.client.sock is None and store.get("k") == b"v"  # closed, then reconnects

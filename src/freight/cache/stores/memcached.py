@@ -28,7 +28,7 @@ from typing import Any
 
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
-from freight.cache.stores.memcached_socket import kernel_timeout_module, timed_out
+from freight.cache.stores.memcached_clients import ThreadClients, kernel_timeout_module, timed_out
 from freight.errors import CacheConnectionError, CacheError, MissingDependencyError
 
 __all__ = ["MemcachedLock", "MemcachedStore", "create", "expire_time", "server_key"]
@@ -85,10 +85,9 @@ class MemcachedStore(Store):
 
         #: the shared (thread-safe) client, or None when each thread gets its own from ``connect``
         self._shared: Any = None if connect is not None else client
-        self._connect = connect
-        self._local = threading.local()
-        self._made: list[Any] = []
-        self._made_lock = threading.Lock()
+        #: with one server, each thread's own client (closed when the thread ends)
+        self.threads = ThreadClients(connect) if connect is not None else None
+        self._local = self.threads.local if self.threads is not None else threading.local()
         self.servers = servers
         self._address = "memcached://" + ",".join(servers)
         self._kp = f"{prefix}:" if prefix else ""
@@ -110,14 +109,8 @@ class MemcachedStore(Store):
         try:
             return self._local.client
         except AttributeError:
-            return self._thread_client()
-
-    def _thread_client(self) -> Any:
-        assert self._connect is not None
-        made = self._local.client = self._connect()
-        with self._made_lock:
-            self._made.append(made)
-        return made
+            assert self.threads is not None
+            return self.threads.make()
 
     # -- helpers ----------------------------------------------------------------------
     def _key(self, key: str) -> str:
@@ -276,11 +269,8 @@ class MemcachedStore(Store):
         """Close every server connection (every thread's, on a single server)."""
         if self._shared is not None:
             self._shared.close()
-            return
-        with self._made_lock:
-            made = list(self._made)
-        for client in made:
-            client.close()
+        elif self.threads is not None:
+            self.threads.close_all()
 
 
 class MemcachedLock(Lock):
