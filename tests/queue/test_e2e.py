@@ -96,6 +96,15 @@ def finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
     return proc.returncode, out
 
 
+def wait_for_lines(p: Project, proc: subprocess.Popen[str], lines: list[str], timeout: float = 20) -> None:
+    """Wait until the project's log holds exactly ``lines`` (the worker must stay alive)."""
+    deadline = time.monotonic() + timeout
+    while p.lines() != lines:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"the log never read {lines}:\n{finish(proc)[1]}")
+        time.sleep(0.02)
+
+
 @pytest.mark.parametrize("kind", ["redis", "sqlite", "postgres", "mysql"])
 def test_work_stop_when_empty_runs_retries_and_fails_jobs(
     kind: str, queue_config: Callable[..., dict[str, Any]], project: Callable[[dict[str, Any]], Project],
@@ -136,11 +145,7 @@ def test_sigterm_during_a_job_lets_it_finish_and_exits_zero(
     p.manager.push(SlowWrite(log=str(p.log), go=str(go)))
     p.manager.push(Write(log=str(p.log), line="next"))
     proc = p.worker("--sleep", "0.1", "--config", str(p.config_path))
-    deadline = time.monotonic() + 20
-    while p.lines() != ["start"]:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"the job did not start:\n{finish(proc)[1]}")
-        time.sleep(0.02)
+    wait_for_lines(p, proc, ["start"])
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.05)
     go.touch()
@@ -164,11 +169,7 @@ def test_sigterm_stops_an_idle_worker_at_once_whatever_its_sleep(
     p = project(queue_config(kind))
     p.manager.push(Write(log=str(p.log), line="first"))
     proc = p.worker("--sleep", "30", "--config", str(p.config_path))
-    deadline = time.monotonic() + 20
-    while p.lines() != ["first 1"]:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"the job did not run:\n{finish(proc)[1]}")
-        time.sleep(0.02)
+    wait_for_lines(p, proc, ["first 1"])
     time.sleep(0.3)  # now idle, inside its wait
     signalled = time.monotonic()
     proc.send_signal(signal.SIGTERM)
