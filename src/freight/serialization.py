@@ -188,9 +188,7 @@ def _scanning_decoder(decoder: json.JSONDecoder) -> Callable[[str], Any]:
 encode_json = _compact_encoder()
 #: the value of JSON text, tagged types decoded (see :func:`object_hook`)
 decode_tagged_json = _scanning_decoder(json.JSONDecoder(object_hook=object_hook))
-_encode = encode_json
 _decode_plain = _scanning_decoder(json.JSONDecoder())
-_decode_tagged = decode_tagged_json
 
 
 class JsonCodec:
@@ -204,7 +202,7 @@ class JsonCodec:
         if type(value) is int:
             return str(value).encode("ascii")
         try:
-            return _encode(to_jsonable(value)).encode()
+            return encode_json(to_jsonable(value)).encode()
         except SerializationError:
             raise
         except (TypeError, ValueError, RecursionError) as exc:
@@ -215,7 +213,7 @@ class JsonCodec:
         try:
             text = data.decode() if isinstance(data, bytes | bytearray) else str(data, "utf-8")
             # the tag-aware decoder costs twice as much; only text holding the tag needs it
-            return (_decode_tagged if TAG in text else _decode_plain)(text)
+            return (decode_tagged_json if TAG in text else _decode_plain)(text)
         except SerializationError:
             raise
         except Exception as exc:  # malformed input may raise many kinds of error

@@ -183,11 +183,8 @@ class Worker:
         return False
 
     def _idle(self) -> None:
-        if type(self.queue).wait is Queue.wait:  # the driver cannot block on its server
-            self.sleep_fn(self.sleep)
-            return
         # a driver blocking on its server does so for at most IDLE_SLICE at a time, and one
-        # that polls sleeps with sleep_fn, so a stop (SIGTERM) is seen within a fraction of a second
+        # that cannot (or polls) sleeps with sleep_fn, so a stop (SIGTERM) is seen at once
         timeout = min(self.sleep, IDLE_SLICE) if self.queue.wakes_on_push else self.sleep
         try:
             self._guarded(lambda: self.queue.wait(self.queues, timeout, self.sleep_fn))

@@ -44,6 +44,7 @@ from freight.cache.stores.file_format import (
     FOREVER_EXPIRY,
     HEADER_SIZE,
     entry,
+    expired,
     expiry_of,
     value_of,
 )
@@ -277,8 +278,7 @@ class FileStore(Store):
 
     def _expired_header(self, head: bytes) -> bool:
         """True when an entry's header is malformed or its expiry has passed."""
-        expires = expiry_of(head)
-        return expires is None or (expires != FOREVER and expires <= self.clock() * 1000)
+        return expired(expiry_of(head), self.clock() * 1000)
 
     def _discard(self, path: str, lockpath: str) -> bool:
         """Remove an entry that read as expired or corrupt, if it still is; True if removed."""
@@ -294,21 +294,14 @@ class FileStore(Store):
         written and moved over ``path``, so a reader never loses the old entry to a torn one."""
         if fresh:
             try:
-                fd = os.open(path, _TMP_FLAGS, 0o600)
-            except FileNotFoundError:
-                self._makedirs(shard)
-                fd = os.open(path, _TMP_FLAGS, 0o600)
+                fd = self._open(shard, path, _TMP_FLAGS)
             except FileExistsError:
-                fd = -1
-            if fd >= 0:
+                pass
+            else:
                 self._fill(fd, path, content)
                 return
         tmp = f"{shard}/{self._tmp_name()}"
-        try:
-            fd = os.open(tmp, _TMP_FLAGS, 0o600)
-        except FileNotFoundError:
-            self._makedirs(shard)
-            fd = os.open(tmp, _TMP_FLAGS, 0o600)
+        fd = self._open(shard, tmp, _TMP_FLAGS)
         try:
             self._fill(fd, tmp, content)
             os.replace(tmp, path)
@@ -343,11 +336,7 @@ class FileStore(Store):
 
     def _lock_fd(self, lockpath: str) -> int:
         """An open descriptor on ``lockpath`` holding its exclusive flock (closing it releases)."""
-        try:
-            fd = os.open(lockpath, _LOCK_FLAGS, 0o600)
-        except FileNotFoundError:
-            self._makedirs(os.path.dirname(lockpath))
-            fd = os.open(lockpath, _LOCK_FLAGS, 0o600)
+        fd = self._open(os.path.dirname(lockpath), lockpath, _LOCK_FLAGS)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
@@ -362,6 +351,14 @@ class FileStore(Store):
             yield
         finally:
             os.close(fd)
+
+    def _open(self, directory: str, path: str, flags: int) -> int:
+        """``os.open(path, flags, 0o600)``, creating ``directory`` first when it is missing."""
+        try:
+            return os.open(path, flags, 0o600)
+        except FileNotFoundError:
+            self._makedirs(directory)
+            return os.open(path, flags, 0o600)
 
     def _makedirs(self, directory: str) -> None:
         """Create ``directory`` and its missing parents with mode 0700, explicitly."""

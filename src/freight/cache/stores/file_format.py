@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from hashlib import blake2b
 
-__all__ = ["FOREVER", "FOREVER_EXPIRY", "HEADER_SIZE", "entry", "expiry_of", "value_of"]
+__all__ = ["FOREVER", "FOREVER_EXPIRY", "HEADER_SIZE", "entry", "expired", "expiry_of", "value_of"]
 
 HEADER_SIZE = 34
 FOREVER = 9_999_999_999_999_999
@@ -39,10 +39,14 @@ def expiry_of(data: bytes) -> int | None:
     return int(head)
 
 
+def expired(expiry: int | None, now_ms: float) -> bool:
+    """True for a malformed header (``expiry`` None) or an expiry at or before ``now_ms``."""
+    return expiry is None or (expiry != FOREVER and expiry <= now_ms)
+
+
 def value_of(data: bytes, now_ms: float) -> bytes | None:
     """The value in an entry's bytes, or None when it is expired at ``now_ms``, malformed or torn."""
-    expires = expiry_of(data)
-    if expires is None or (expires != FOREVER and expires <= now_ms):
+    if expired(expiry_of(data), now_ms):
         return None
     value = data[HEADER_SIZE:]
     if data[17:33] != _checksum(value):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -87,7 +86,7 @@ class MemcachedStore(Store):
         self._shared: Any = None if connect is not None else client
         #: with one server, each thread's own client (closed when the thread ends)
         self.threads = ThreadClients(connect) if connect is not None else None
-        self._local = self.threads.local if self.threads is not None else threading.local()
+        self._local: Any = self.threads.local if self.threads is not None else None
         self.servers = servers
         self._address = "memcached://" + ",".join(servers)
         self._kp = f"{prefix}:" if prefix else ""

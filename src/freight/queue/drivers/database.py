@@ -21,9 +21,11 @@ from freight.connections import describe_url, sql_engine
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.drivers.database_sql import (
+    AUTOCOMMIT,
     begin_immediate,
     is_deadlock,
     jobs_table,
+    relaxed_commits,
     row_locks,
     sqlite_file,
 )
@@ -84,24 +86,16 @@ class DatabaseQueue(Queue):
         self._sqlite = dialect == "sqlite"
         # PostgreSQL: single statements run in autocommit (no BEGIN/COMMIT round trips), on a
         # pool of its own whose connections stay in autocommit (no isolation reset per checkout)
-        self._writer = engine
-        if dialect == "postgresql":
-            url = engine.url.render_as_string(hide_password=False)
-            self._writer = sql_engine({"url": url, "engine_options": {"isolation_level": "AUTOCOMMIT"}})
         # PostgreSQL reserves and acknowledges without waiting for the WAL flush (unless
         # durable_acks): a server crash can undo only the last moments of them, and an undone
         # reservation or ack makes its job run again, never lose it. Pushes always wait.
-        self._settler = self._writer
-        self.durable_acks = durable_acks or not (
-            dialect == "postgresql" and engine.dialect.driver in ("psycopg", "psycopg2")
-        )
-        if not self.durable_acks:
-            given = engine.url.query.get("options") or ()  # libpq options in the URL are kept
-            kept = [given] if isinstance(given, str) else list(given)
-            options = " ".join([*kept, "-c synchronous_commit=off"])
-            self._settler = sql_engine({"url": url, "engine_options": {
-                "isolation_level": "AUTOCOMMIT", "connect_args": {"options": options},
-            }})
+        self._writer = self._settler = engine
+        if dialect == "postgresql":
+            url = engine.url.render_as_string(hide_password=False)
+            self._writer = self._settler = sql_engine({"url": url, "engine_options": AUTOCOMMIT})
+            if not durable_acks and engine.dialect.driver in ("psycopg", "psycopg2"):
+                self._settler = sql_engine({"url": url, "engine_options": relaxed_commits(engine.url)})
+        self.durable_acks = self._settler is self._writer
         # MySQL/MariaDB reserve in READ COMMITTED: no gap locks, so far fewer deadlocks
         self._reserver = engine
         if dialect in ("mysql", "mariadb"):

@@ -8,7 +8,18 @@ if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["begin_immediate", "is_deadlock", "jobs_table", "row_locks", "sqlite_file"]
+__all__ = [
+    "AUTOCOMMIT",
+    "begin_immediate",
+    "is_deadlock",
+    "jobs_table",
+    "relaxed_commits",
+    "row_locks",
+    "sqlite_file",
+]
+
+#: engine options of the PostgreSQL pools that run single statements
+AUTOCOMMIT: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
 
 
 def jobs_table(name: str = "jobs", metadata: Any = None) -> Table:
@@ -67,3 +78,11 @@ def begin_immediate(conn: Connection) -> None:
     dbapi = conn.connection.dbapi_connection
     if dbapi is not None and not getattr(dbapi, "in_transaction", False):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def relaxed_commits(url: Any) -> dict[str, Any]:
+    """Engine options for a PostgreSQL (libpq) pool in autocommit whose sessions commit without
+    waiting for the WAL flush; libpq ``options`` already in ``url`` are kept."""
+    given = url.query.get("options") or ()
+    kept = [given] if isinstance(given, str) else list(given)
+    return {**AUTOCOMMIT, "connect_args": {"options": " ".join([*kept, "-c synchronous_commit=off"])}}
