@@ -62,14 +62,9 @@ class ArrayStore(Store):
 
     def put(self, key: str, value: bytes, seconds: float | None) -> bool:
         """Store ``value`` for ``seconds`` (None: forever)."""
-        entry = (value, None if seconds is None else self.clock() + seconds)
-        with self._mutex:  # _set inlined: this is the hot path
-            data = self._data
-            data[key] = entry
-            if self.max_entries:
-                data.move_to_end(key)
-                while len(data) > self.max_entries:
-                    data.popitem(last=False)
+        expires = self._expiry(seconds)  # outside the mutex
+        with self._mutex:
+            self._set(key, value, expires)
         return True
 
     def add(self, key: str, value: bytes, seconds: float | None) -> bool:
