@@ -118,6 +118,7 @@ class CacheBench:
             def loop() -> None:
                 for key in keys:
                     get(key)
+
         return timed(loop)
 
     def check(self, operation: str) -> None:

@@ -23,18 +23,20 @@ from freight import Application, Job
 PREFIX = os.environ.get("REDIS_DEMO_PREFIX", "redis-demo")
 QUEUE = os.environ.get("REDIS_DEMO_QUEUE", "redis-demo")
 
-app = Application({
-    "cache": {
-        "default": "redis",
-        "prefix": PREFIX,
-        "stores": {"redis": {"driver": "redis"}},  # url: FREIGHT_REDIS_URL
-    },
-    "queue": {
-        "default": "redis",
-        "connections": {"redis": {"driver": "redis", "queue": QUEUE, "retry_after": 90}},
-        "failed": {"driver": "redis", "prefix": f"{PREFIX}:failed"},
-    },
-})
+app = Application(
+    {
+        "cache": {
+            "default": "redis",
+            "prefix": PREFIX,
+            "stores": {"redis": {"driver": "redis"}},  # url: FREIGHT_REDIS_URL
+        },
+        "queue": {
+            "default": "redis",
+            "connections": {"redis": {"driver": "redis", "queue": QUEUE, "retry_after": 90}},
+            "failed": {"driver": "redis", "prefix": f"{PREFIX}:failed"},
+        },
+    }
+)
 
 
 class CountWords(Job):
@@ -58,29 +60,47 @@ def main() -> int:
         cache.put("greeting", {"text": "hello", "at": time.time()}, 60)
         print(f"  put/get with a 60 s TTL: {cache.get('greeting')['text']!r}")
         print(f"  add on an existing key: {cache.add('greeting', 'other', 60)} (add never overwrites)")
-        print(f"  increment: {cache.increment('visits')}, {cache.increment('visits')}, "
-              f"{cache.increment('visits', 10)}")
+        print(
+            f"  increment: {cache.increment('visits')}, {cache.increment('visits')}, "
+            f"{cache.increment('visits', 10)}"
+        )
         answer = cache.remember("answer", 300, lambda: 6 * 7)
         print(f"  remember: {answer} (computed once, then read from redis)")
         with cache.lock("report", 10) as lock:
-            print(f"  lock 'report' held by owner {lock.owner[:8]}...; "
-                  f"a second acquire: {cache.lock('report', 10).acquire()}")
+            print(
+                f"  lock 'report' held by owner {lock.owner[:8]}...; "
+                f"a second acquire: {cache.lock('report', 10).acquire()}"
+            )
 
         print("\nqueue")
         cache.put_many({"words": 0, "jobs-done": 0})
         sentences = ["the quick brown fox", "jumps over", "the lazy dog", "freight runs jobs", "on redis"]
         ids = queue.bulk([CountWords(text=s) for s in sentences])
         print(f"  bulk-pushed {len(ids)} jobs; size of {QUEUE!r}: {queue.size()}")
-        command = [sys.executable, "-m", "freight", "work", "redis", "--app", "redis_demo:app",
-                   "--stop-when-empty"]
+        command = [
+            sys.executable,
+            "-m",
+            "freight",
+            "work",
+            "redis",
+            "--app",
+            "redis_demo:app",
+            "--stop-when-empty",
+        ]
         print("  $ python -m freight work redis --app redis_demo:app --stop-when-empty")
         sys.stdout.flush()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")] if p)}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")] if p
+            ),
+        }
         code = subprocess.run(command, env=env, stderr=subprocess.STDOUT).returncode
-        print(f"  worker exited with {code}; jobs done: {cache.get('jobs-done')}, "
-              f"words counted: {cache.get('words')}, size now: {queue.size()}, "
-              f"failed: {len(app.queue().failed().all())}")
+        print(
+            f"  worker exited with {code}; jobs done: {cache.get('jobs-done')}, "
+            f"words counted: {cache.get('words')}, size now: {queue.size()}, "
+            f"failed: {len(app.queue().failed().all())}"
+        )
         return code
     finally:  # leave nothing behind on the server
         queue.clear()

@@ -59,11 +59,22 @@ def render_home() -> str:
 def make_wsgi_app(freight_app: Application) -> WSGIApp:
     """The WSGI callable serving the three routes with ``freight_app``'s cache and queue."""
 
-    def respond(start: StartResponse, status: str, body: str, content_type: str = "text/html",
-                headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+    def respond(
+        start: StartResponse,
+        status: str,
+        body: str,
+        content_type: str = "text/html",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> list[bytes]:
         data = body.encode("utf-8")
-        start(status, [("Content-Type", f"{content_type}; charset=utf-8"),
-                       ("Content-Length", str(len(data))), *(headers or [])])
+        start(
+            status,
+            [
+                ("Content-Type", f"{content_type}; charset=utf-8"),
+                ("Content-Length", str(len(data))),
+                *(headers or []),
+            ],
+        )
         return [data]
 
     def application(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
@@ -83,13 +94,15 @@ def make_wsgi_app(freight_app: Application) -> WSGIApp:
             form = parse_qs(environ["wsgi.input"].read(length).decode("utf-8"))
             email = (form.get("email") or [""])[0].strip()
             if "@" not in email:
-                return respond(start, "400 Bad Request", json.dumps({"error": "email is required"}),
-                               "application/json")
+                return respond(
+                    start, "400 Bad Request", json.dumps({"error": "email is required"}), "application/json"
+                )
             job_id = freight_app.queue().push(Subscribe(email=email))
             return respond(start, "202 Accepted", json.dumps({"queued": job_id}), "application/json")
         if path == "/health" and method == "GET":
-            body = json.dumps({"queue": freight_app.config["queue"]["default"],
-                               "queue_size": freight_app.queue().size()})
+            body = json.dumps(
+                {"queue": freight_app.config["queue"]["default"], "queue_size": freight_app.queue().size()}
+            )
             return respond(start, "200 OK", body, "application/json")
         if path in {"/", "/subscribe", "/health"}:
             return respond(start, "405 Method Not Allowed", "method not allowed", "text/plain")

@@ -162,9 +162,7 @@ def _check_sql(server: str, url: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """SQLAlchemy URL of a reachable PostgreSQL database."""
-    url = os.environ.get(
-        "FREIGHT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
+    url = os.environ.get("FREIGHT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     return _check_sql("postgresql", url)
 
 

@@ -165,10 +165,14 @@ def args(**kwargs: object) -> argparse.Namespace:
 
 
 def test_load_app_from_an_application_attribute(tmp_path: Path) -> None:
-    write_module(tmp_path, "appmod_attr", """
+    write_module(
+        tmp_path,
+        "appmod_attr",
+        """
         from freight import Application, Job
         app = Application({"cache": {"default": "null"}})
-    """)
+    """,
+    )
     loaded = load_app(args(app="appmod_attr:app"))
     assert loaded.config["cache"]["default"] == "null"
     assert current_app() is loaded
@@ -176,19 +180,27 @@ def test_load_app_from_an_application_attribute(tmp_path: Path) -> None:
 
 
 def test_load_app_from_a_factory(tmp_path: Path) -> None:
-    write_module(tmp_path, "appmod_factory", """
+    write_module(
+        tmp_path,
+        "appmod_factory",
+        """
         from freight import Application, Job
         def create_app():
             return Application({"cache": {"default": "array"}})
-    """)
+    """,
+    )
     assert load_app(args(app="appmod_factory:create_app")).config["cache"]["default"] == "array"
 
 
 def test_load_app_from_the_freight_app_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_module(tmp_path, "appmod_env", """
+    write_module(
+        tmp_path,
+        "appmod_env",
+        """
         from freight import Application, Job
         app = Application({"queue": {"default": "sync"}})
-    """)
+    """,
+    )
     monkeypatch.setenv("FREIGHT_APP", "appmod_env:app")
     assert load_app(args()).config["queue"]["default"] == "sync"
 
@@ -241,7 +253,11 @@ def test_the_worker_runs_jobs_of_the_application_named_by_app(tmp_path: Path) ->
     elsewhere.mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "freight", "work", "--app", "workerproj:app", "--stop-when-empty"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60,
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "done.txt").read_text().splitlines() == ["one", "two"]

@@ -11,8 +11,18 @@ import freight
 from freight.cli import build_parser, main
 
 EXPECTED = {
-    "work", "failed", "retry", "forget", "flush", "clear", "size", "queue:table",
-    "cache:clear", "cache:forget", "cache:prune", "cache:table",
+    "work",
+    "failed",
+    "retry",
+    "forget",
+    "flush",
+    "clear",
+    "size",
+    "queue:table",
+    "cache:clear",
+    "cache:forget",
+    "cache:prune",
+    "cache:table",
 }
 
 

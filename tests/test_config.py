@@ -71,10 +71,12 @@ def test_a_dict_is_merged_key_by_key_into_the_defaults() -> None:
 
 
 def test_a_non_table_value_replaces_rather_than_merges() -> None:
-    config = load_config({"cache": {"stores": {"memcached": {"driver": "memcached",
-                                                              "servers": ["a:1", "b:2"]}}}}, env=NO_ENV)
-    config2 = load_config({"cache": {"stores": {"memcached": {"driver": "memcached",
-                                                               "servers": ["c:3"]}}}}, env=NO_ENV)
+    config = load_config(
+        {"cache": {"stores": {"memcached": {"driver": "memcached", "servers": ["a:1", "b:2"]}}}}, env=NO_ENV
+    )
+    config2 = load_config(
+        {"cache": {"stores": {"memcached": {"driver": "memcached", "servers": ["c:3"]}}}}, env=NO_ENV
+    )
     assert config["cache"]["stores"]["memcached"]["servers"] == ["a:1", "b:2"]
     assert config2["cache"]["stores"]["memcached"]["servers"] == ["c:3"]
 
@@ -107,8 +109,10 @@ def test_freight_toml_is_discovered_in_the_current_directory(tmp_path: Path) -> 
 
 
 def test_tool_freight_in_pyproject_is_discovered(tmp_path: Path) -> None:
-    write(tmp_path / "pyproject.toml",
-          '[project]\nname = "x"\n\n[tool.freight.cache]\nprefix = "from-pyproject"\n')
+    write(
+        tmp_path / "pyproject.toml",
+        '[project]\nname = "x"\n\n[tool.freight.cache]\nprefix = "from-pyproject"\n',
+    )
     found = discover()
     assert found is not None and found.resolve() == tmp_path / "pyproject.toml"
     assert load_config(env=NO_ENV)["cache"]["prefix"] == "from-pyproject"
@@ -158,8 +162,11 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
 def test_short_environment_variables() -> None:
     config = load_config(
         {"queue": {"connections": {"redis": {"driver": "redis"}}}},
-        env={"FREIGHT_CACHE_DEFAULT": "array", "FREIGHT_CACHE_PREFIX": "envapp",
-             "FREIGHT_QUEUE_DEFAULT": "redis"},
+        env={
+            "FREIGHT_CACHE_DEFAULT": "array",
+            "FREIGHT_CACHE_PREFIX": "envapp",
+            "FREIGHT_QUEUE_DEFAULT": "redis",
+        },
     )
     assert config["cache"]["default"] == "array"
     assert config["cache"]["prefix"] == "envapp"
@@ -171,14 +178,16 @@ def test_an_empty_short_variable_is_ignored() -> None:
 
 
 def test_double_underscore_paths_set_any_key_with_toml_scalars() -> None:
-    config = load_config(env={
-        "FREIGHT__queue__connections__database__retry_after": "120",
-        "FREIGHT__CACHE__STORES__FILE__PATH": "/var/cache/app",  # names are lower-cased
-        "FREIGHT__cache__stores__redis__driver": "redis",         # a new store, created on the fly
-        "FREIGHT__cache__stores__redis__url": "redis://127.0.0.1:6379/3",
-        "FREIGHT__cache__stores__array__max_entries": "1_000",
-        "FREIGHT__queue__connections__database__after_commit": "true",
-    })
+    config = load_config(
+        env={
+            "FREIGHT__queue__connections__database__retry_after": "120",
+            "FREIGHT__CACHE__STORES__FILE__PATH": "/var/cache/app",  # names are lower-cased
+            "FREIGHT__cache__stores__redis__driver": "redis",  # a new store, created on the fly
+            "FREIGHT__cache__stores__redis__url": "redis://127.0.0.1:6379/3",
+            "FREIGHT__cache__stores__array__max_entries": "1_000",
+            "FREIGHT__queue__connections__database__after_commit": "true",
+        }
+    )
     assert config["queue"]["connections"]["database"]["retry_after"] == 120
     assert config["cache"]["stores"]["file"]["path"] == "/var/cache/app"
     assert config["cache"]["stores"]["redis"] == {"driver": "redis", "url": "redis://127.0.0.1:6379/3"}
@@ -194,13 +203,14 @@ def test_environment_is_read_from_os_environ_by_default(monkeypatch: pytest.Monk
 def test_precedence_defaults_then_file_then_environment(tmp_path: Path) -> None:
     write(tmp_path / "freight.toml", FREIGHT_TOML)
     from_file = load_config(env=NO_ENV)
-    assert from_file["cache"]["prefix"] == "from-file"          # file beats defaults
+    assert from_file["cache"]["prefix"] == "from-file"  # file beats defaults
     assert from_file["cache"]["stores"]["file"]["path"] == "storage/cache"  # defaults fill the rest
-    from_env = load_config(env={"FREIGHT_CACHE_PREFIX": "from-env",
-                                "FREIGHT__queue__connections__database__retry_after": "30"})
-    assert from_env["cache"]["prefix"] == "from-env"            # environment beats the file
+    from_env = load_config(
+        env={"FREIGHT_CACHE_PREFIX": "from-env", "FREIGHT__queue__connections__database__retry_after": "30"}
+    )
+    assert from_env["cache"]["prefix"] == "from-env"  # environment beats the file
     assert from_env["queue"]["connections"]["database"]["retry_after"] == 30
-    assert from_env["cache"]["default"] == "array"              # the file still applies elsewhere
+    assert from_env["cache"]["default"] == "array"  # the file still applies elsewhere
 
 
 def test_environment_beats_a_dict_too() -> None:
@@ -226,9 +236,9 @@ def test_freight_redis_url_is_the_fallback_url_of_redis_clients(monkeypatch: pyt
     fallback = redis_client({"driver": "redis"}).connection_pool.connection_kwargs
     assert (fallback["port"], fallback["db"]) == (6390, 7)
     explicit = redis_client({"driver": "redis", "url": "redis://127.0.0.1:6391/2"})
-    assert explicit.connection_pool.connection_kwargs["port"] == 6391   # an explicit url wins
+    assert explicit.connection_pool.connection_kwargs["port"] == 6391  # an explicit url wins
     by_host = redis_client({"driver": "redis", "host": "127.0.0.1", "port": 6392})
-    assert by_host.connection_pool.connection_kwargs["port"] == 6392    # so does host/port
+    assert by_host.connection_pool.connection_kwargs["port"] == 6392  # so does host/port
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -249,20 +259,29 @@ def invalid(config: dict[str, Any], match: str) -> None:
         ({"cache": {"stores": ["file"]}}, r"'cache.stores': must be a table of stores"),
         ({"cache": "file"}, r"'cache': must be a table"),
         ({"cache": {"prefix": 3}}, r"'cache.prefix': must be a string"),
-        ({"queue": {"connections": {"database": {"retry_after": -1}}}},
-         r"'queue.connections.database.retry_after': must be a non-negative number"),
-        ({"queue": {"connections": {"database": {"retry_after": True}}}},
-         r"'queue.connections.database.retry_after'"),
-        ({"queue": {"connections": {"database": {"retry_after": "90"}}}},
-         r"'queue.connections.database.retry_after'"),
-        ({"queue": {"connections": {"database": {"url": 5}}}},
-         r"'queue.connections.database.url': must be a string"),
-        ({"queue": {"connections": {"database": {"table": ["jobs"]}}}},
-         r"'queue.connections.database.table': must be a string"),
+        (
+            {"queue": {"connections": {"database": {"retry_after": -1}}}},
+            r"'queue.connections.database.retry_after': must be a non-negative number",
+        ),
+        (
+            {"queue": {"connections": {"database": {"retry_after": True}}}},
+            r"'queue.connections.database.retry_after'",
+        ),
+        (
+            {"queue": {"connections": {"database": {"retry_after": "90"}}}},
+            r"'queue.connections.database.retry_after'",
+        ),
+        (
+            {"queue": {"connections": {"database": {"url": 5}}}},
+            r"'queue.connections.database.url': must be a string",
+        ),
+        (
+            {"queue": {"connections": {"database": {"table": ["jobs"]}}}},
+            r"'queue.connections.database.table': must be a string",
+        ),
         ({"cache": {"stores": {"file": {"path": None}}}}, r"'cache.stores.file.path': must be a string"),
         ({"cache": {"stores": {"array": {"max_entries": -5}}}}, r"'cache.stores.array.max_entries'"),
-        ({"cache": {"stores": {"redis": {"driver": "redis", "port": "6379"}}}},
-         r"'cache.stores.redis.port'"),
+        ({"cache": {"stores": {"redis": {"driver": "redis", "port": "6379"}}}}, r"'cache.stores.redis.port'"),
         ({"queue": {"failed": {"driver": 5}}}, r"'queue.failed'.*'driver'"),
         ({"queue": {"failed": "database"}}, r"'queue.failed'"),
     ],
@@ -290,16 +309,24 @@ def test_an_invalid_file_names_the_key(tmp_path: Path) -> None:
 
 # -- changing a driver --------------------------------------------------------------------------
 def test_a_table_naming_another_driver_replaces_the_default_table() -> None:
-    config = load_config({"queue": {"failed": {"driver": "redis", "prefix": "app:failed"}},
-                          "cache": {"stores": {"file": {"driver": "array"}}}}, env=NO_ENV)
+    config = load_config(
+        {
+            "queue": {"failed": {"driver": "redis", "prefix": "app:failed"}},
+            "cache": {"stores": {"file": {"driver": "array"}}},
+        },
+        env=NO_ENV,
+    )
     assert config["queue"]["failed"] == {"driver": "redis", "prefix": "app:failed"}  # no SQLite url
     assert config["cache"]["stores"]["file"] == {"driver": "array"}
 
 
 def test_a_table_naming_the_same_driver_still_merges() -> None:
     config = load_config({"queue": {"failed": {"driver": "database", "table": "dead"}}}, env=NO_ENV)
-    assert config["queue"]["failed"] == {"driver": "database", "url": "sqlite:///storage/queue.sqlite3",
-                                         "table": "dead"}
+    assert config["queue"]["failed"] == {
+        "driver": "database",
+        "url": "sqlite:///storage/queue.sqlite3",
+        "table": "dead",
+    }
 
 
 def test_an_env_driver_change_resets_the_table_whatever_the_variable_order() -> None:

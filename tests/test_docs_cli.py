@@ -18,8 +18,12 @@ from freight.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(
-    [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "examples").rglob("*.py"),
-     *(ROOT / "examples").rglob("*.sh")]
+    [
+        ROOT / "README.md",
+        *(ROOT / "docs").glob("*.md"),
+        *(ROOT / "examples").rglob("*.py"),
+        *(ROOT / "examples").rglob("*.sh"),
+    ]
 )
 MENTION = re.compile(r"python3? -m freight((?:\s+-[-\w]+(?:[ =][\w./:-]+)?)*)\s+([a-z][\w:-]*)")
 PLACEHOLDER = re.compile(r"[\[\]|<>{}…]|\.\.\.|\bID\b|\bKEY\b|\bFILE\b|\bNAME\b|\bSECONDS\b")
@@ -49,7 +53,7 @@ def command_lines(path: Path) -> list[str]:
             at = line.find("-m freight")
             if at < 0 or "python" not in line[:at]:
                 continue
-            rest = line[at + len("-m freight"):].split("#", 1)[0].split("&&", 1)[0].strip()
+            rest = line[at + len("-m freight") :].split("#", 1)[0].split("&&", 1)[0].strip()
             rest = rest.rstrip("\\").strip()
             if rest and not PLACEHOLDER.search(rest):
                 found.append(rest)

@@ -37,8 +37,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(argv, cwd=cwd, env=clean_env(**env), capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(argv, cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"{argv} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -66,7 +65,8 @@ def test_user_list_runs_end_to_end(tmp_path: Path) -> None:
     # the outbox holds exactly one email per user
     outbox = (tmp_path / "storage" / "outbox.txt").read_text(encoding="utf-8")
     assert [line for line in outbox.splitlines() if line.startswith("To: ")] == [
-        "To: Ada Lovelace <ada@example.com>", "To: Grace Hopper <grace@example.com>",
+        "To: Ada Lovelace <ada@example.com>",
+        "To: Grace Hopper <grace@example.com>",
         "To: Alan Turing <alan@example.com>",
     ]
     assert "4. the outbox (storage/outbox.txt): 3 email(s)" in out
@@ -181,10 +181,15 @@ def test_wsgi_app_dispatches_a_job_that_a_worker_runs(wsgi: ModuleType, tmp_path
     call(wsgi.application, "POST", "/subscribe", "email=grace%40example.com")
     status, _, body = call(wsgi.application, "GET", "/health")
     assert status == "200 OK" and json.loads(body) == {"queue": "database", "queue_size": 2}
-    run([sys.executable, "-m", "freight", "work", "--app", "wsgi_app:app", "--stop-when-empty"],
-        tmp_path, PYTHONPATH=str(EXAMPLES))
+    run(
+        [sys.executable, "-m", "freight", "work", "--app", "wsgi_app:app", "--stop-when-empty"],
+        tmp_path,
+        PYTHONPATH=str(EXAMPLES),
+    )
     assert (tmp_path / "storage" / "subscribers.txt").read_text().split() == [
-        "ada@example.com", "grace@example.com"]
+        "ada@example.com",
+        "grace@example.com",
+    ]
     assert json.loads(call(wsgi.application, "GET", "/health")[2])["queue_size"] == 0
 
 
@@ -201,8 +206,13 @@ def test_wsgi_app_rejects_bad_requests(wsgi: ModuleType) -> None:
 def test_redis_demo_uses_freight_redis_url(tmp_path: Path, redis_url: str, unique: str) -> None:
     import redis
 
-    result = run([sys.executable, str(EXAMPLES / "redis_demo.py")], tmp_path,
-                 FREIGHT_REDIS_URL=redis_url, REDIS_DEMO_PREFIX=unique, REDIS_DEMO_QUEUE=unique)
+    result = run(
+        [sys.executable, str(EXAMPLES / "redis_demo.py")],
+        tmp_path,
+        FREIGHT_REDIS_URL=redis_url,
+        REDIS_DEMO_PREFIX=unique,
+        REDIS_DEMO_QUEUE=unique,
+    )
     out = result.stdout
     assert f"redis at {redis_url}: cache prefix {unique!r}, queue {unique!r}" in out
     assert "put/get with a 60 s TTL: 'hello'" in out
@@ -220,8 +230,14 @@ def test_redis_demo_uses_freight_redis_url(tmp_path: Path, redis_url: str, uniqu
 
 
 def test_redis_demo_explains_a_missing_url(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(EXAMPLES / "redis_demo.py")], cwd=tmp_path,
-                            env=clean_env(), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "redis_demo.py")],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "set FREIGHT_REDIS_URL" in result.stderr
 
@@ -236,7 +252,7 @@ def extending_files() -> dict[str, str]:
     for block in re.findall(r"^```python\n(.*?)^```", EXTENDING, re.S | re.M):
         first, _, rest = block.partition("\n")
         if first.startswith("# file: "):
-            files[first[len("# file: "):].strip()] = rest
+            files[first[len("# file: ") :].strip()] = rest
     return files
 
 
@@ -278,9 +294,14 @@ def test_the_documented_sqlite_store_keeps_the_store_contract(extending: Path) -
     from freight import CacheManager
 
     clock = Clock()
-    config = {"default": "a", "prefix": "p",
-              "stores": {"a": {"driver": "sqlite", "path": "s.sqlite3"},
-                         "b": {"driver": "sqlite", "path": "s.sqlite3", "prefix": "other"}}}
+    config = {
+        "default": "a",
+        "prefix": "p",
+        "stores": {
+            "a": {"driver": "sqlite", "path": "s.sqlite3"},
+            "b": {"driver": "sqlite", "path": "s.sqlite3", "prefix": "other"},
+        },
+    }
     manager = CacheManager(config, clock=clock)
     manager.extend("sqlite", "mystores:create")
     a, b = manager.store("a"), manager.store("b")
@@ -317,8 +338,9 @@ def test_the_documented_memory_queue_redelivers_and_guards_reservations(extendin
     from freight import Job, QueueManager
 
     clock = Clock()
-    manager = QueueManager({"default": "m", "connections": {"m": {"driver": "memory", "retry_after": 30}}},
-                           clock=clock)
+    manager = QueueManager(
+        {"default": "m", "connections": {"m": {"driver": "memory", "retry_after": 30}}}, clock=clock
+    )
     manager.extend("memory", "memqueue:create")
     queue = manager.connection()
     ids = queue.bulk([Job(n=1), Job(n=2)])

@@ -169,7 +169,7 @@ def test_unsigned_pickle_is_never_loaded() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ['{"a":1}', ' {"a":1}', '{"a":1} ', '\n[1, 2]\n', '"x"', "3.5", "null", "NaN", '"\u00e9\\n"']
+    "text", ['{"a":1}', ' {"a":1}', '{"a":1} ', "\n[1, 2]\n", '"x"', "3.5", "null", "NaN", '"\u00e9\\n"']
 )
 def test_the_scanning_decoder_agrees_with_json_loads(text: str) -> None:
     assert repr(decode_tagged_json(text)) == repr(json.loads(text))

@@ -51,11 +51,10 @@ class UserListComponent:
 
         started = time.perf_counter()
         rows = self.app.cache().remember(CACHE_KEY, CACHE_TTL, load)
-        items = "".join(
-            f"<li>{html.escape(u['name'])} &lt;{html.escape(u['email'])}&gt;</li>" for u in rows
+        items = "".join(f"<li>{html.escape(u['name'])} &lt;{html.escape(u['email'])}&gt;</li>" for u in rows)
+        return Render(
+            f"<ul>{items}</ul>", hit=not loaded, seconds=time.perf_counter() - started, users=len(rows)
         )
-        return Render(f"<ul>{items}</ul>", hit=not loaded, seconds=time.perf_counter() - started,
-                      users=len(rows))
 
     def sign_up(self, name: str, email: str) -> tuple[User, str] | None:
         """Create a user and queue its welcome email; None (and no job) if the email exists."""
@@ -63,7 +62,5 @@ class UserListComponent:
         if user is None:
             return None
         self.app.cache().forget(CACHE_KEY)  # the cached list no longer has everyone
-        job_id = self.app.queue().push(
-            SendWelcomeEmail(user_id=user.id, name=user.name, email=user.email)
-        )
+        job_id = self.app.queue().push(SendWelcomeEmail(user_id=user.id, name=user.name, email=user.email))
         return user, job_id

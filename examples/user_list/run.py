@@ -47,8 +47,10 @@ def describe() -> str:
     store = app.config["cache"]["stores"][cache_name]
     connection = app.config["queue"]["connections"][queue_name]
     where = store.get("path") or store.get("url") or ""
-    return (f"cache store {cache_name!r} ({store['driver']} {where}), "
-            f"queue connection {queue_name!r} ({connection['driver']} {connection.get('url', '')})")
+    return (
+        f"cache store {cache_name!r} ({store['driver']} {where}), "
+        f"queue connection {queue_name!r} ({connection['driver']} {connection.get('url', '')})"
+    )
 
 
 def start_over(users: UserTable) -> None:
@@ -64,8 +66,12 @@ def start_over(users: UserTable) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fresh", action="store_true", help="delete what earlier runs left first")
-    parser.add_argument("--latency", type=float, default=float(os.environ.get("USER_LIST_LATENCY", 0.2)),
-                        help="seconds of simulated database latency per query (default 0.2)")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=float(os.environ.get("USER_LIST_LATENCY", 0.2)),
+        help="seconds of simulated database latency per query (default 0.2)",
+    )
     args = parser.parse_args(argv)
 
     if args.fresh:
@@ -94,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         if result.hit:
             print(f"   render {number}: cache HIT, {result.users} users in {ms(result.seconds)}")
         else:
-            print(f"   render {number}: cache MISS, loaded {result.users} users from SQLite "
-                  f"in {ms(result.seconds)} (simulated latency {ms(args.latency)})")
+            print(
+                f"   render {number}: cache MISS, loaded {result.users} users from SQLite "
+                f"in {ms(result.seconds)} (simulated latency {ms(args.latency)})"
+            )
     print(f"   {result.html}")
     print(f"   rendering queued nothing: queue 'emails' still holds {queue.size('emails')}")
 

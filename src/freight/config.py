@@ -179,8 +179,11 @@ def _validate_section(config: dict[str, Any], section: str, items_key: str, kind
     for name, item in items.items():
         where = f"{section}.{items_key}.{name}"
         _require(isinstance(item, dict), where, "must be a table")
-        _require(isinstance(item.get("driver"), str) and bool(item["driver"]), f"{where}.driver",
-                 "is required and must be a non-empty string")
+        _require(
+            isinstance(item.get("driver"), str) and bool(item["driver"]),
+            f"{where}.driver",
+            "is required and must be a non-empty string",
+        )
         for number in ("retry_after", "port", "db", "max_entries"):
             if number in item:
                 ok = isinstance(item[number], int | float) and not isinstance(item[number], bool)
@@ -190,8 +193,11 @@ def _validate_section(config: dict[str, Any], section: str, items_key: str, kind
                 _require(isinstance(item[text], str), f"{where}.{text}", "must be a string")
     default = data.get("default")
     _require(isinstance(default, str) and bool(default), f"{section}.default", "must be a non-empty string")
-    _require(default in items, f"{section}.default",
-             f"names {kind} {default!r}, which is not configured (configured: {', '.join(sorted(items))})")
+    _require(
+        default in items,
+        f"{section}.default",
+        f"names {kind} {default!r}, which is not configured (configured: {', '.join(sorted(items))})",
+    )
 
 
 def validate(config: Mapping[str, Any]) -> None:
@@ -204,5 +210,8 @@ def validate(config: Mapping[str, Any]) -> None:
     _require(isinstance(prefix, str), "cache.prefix", "must be a string")
     failed = as_dict["queue"].get("failed")
     if failed is not None:
-        _require(isinstance(failed, dict) and isinstance(failed.get("driver"), str), "queue.failed",
-                 "must be a table with a 'driver' (database, redis or null)")
+        _require(
+            isinstance(failed, dict) and isinstance(failed.get("driver"), str),
+            "queue.failed",
+            "must be a table with a 'driver' (database, redis or null)",
+        )

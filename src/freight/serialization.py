@@ -157,8 +157,9 @@ def _compact_encoder() -> Callable[[Any], str]:
         return encoder.encode
     # values reach it through to_jsonable, which would already have failed on a cycle,
     # so the encoder keeps no markers for circular references
-    iterencode = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
-                      False, False, True)
+    iterencode = make(
+        None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
     join = "".join
 
     def encode(obj: Any) -> str:

@@ -75,8 +75,15 @@ def test_files_are_0600_and_directories_0700(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"garbage", b"123\n", b"abcdefghijklmnop\nvalue", b"9999999999999999-not-a-newline",
-     b"9999999999999999 0123456789abcdef\n\"v\"", b"9999999999999999 0123456789abcdef-\"v\""],
+    [
+        b"",
+        b"garbage",
+        b"123\n",
+        b"abcdefghijklmnop\nvalue",
+        b"9999999999999999-not-a-newline",
+        b'9999999999999999 0123456789abcdef\n"v"',
+        b'9999999999999999 0123456789abcdef-"v"',
+    ],
 )
 def test_a_corrupt_entry_is_a_miss_and_is_removed(tmp_path: Path, content: bytes) -> None:
     cache = file_cache(tmp_path)

@@ -364,15 +364,24 @@ def memory_factory(cls: type[MemoryQueue] = MemoryQueue) -> Callable[[dict[str, 
     """A driver factory building ``cls`` from a connection config."""
 
     def create(config: dict[str, Any], manager: Any) -> MemoryQueue:
-        return cls(name=config["name"], queue=config.get("queue", "default"),
-                   retry_after=config.get("retry_after", 90), key=config.get("key"), clock=config["clock"])
+        return cls(
+            name=config["name"],
+            queue=config.get("queue", "default"),
+            retry_after=config.get("retry_after", 90),
+            key=config.get("key"),
+            clock=config["clock"],
+        )
 
     return create
 
 
 def memory_manager(
-    clock: Callable[[], float] = time.time, *, batch: bool = False, key: str | None = None,
-    retry_after: float = 90, failed: dict[str, Any] | None = None,
+    clock: Callable[[], float] = time.time,
+    *,
+    batch: bool = False,
+    key: str | None = None,
+    retry_after: float = 90,
+    failed: dict[str, Any] | None = None,
 ) -> QueueManager:
     """A QueueManager whose default connection ``mem`` is a MemoryQueue (failed store: ``failed``)."""
     conn: dict[str, Any] = {"driver": "memory", "retry_after": retry_after}

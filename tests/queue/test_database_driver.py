@@ -158,7 +158,9 @@ def test_skip_locked_is_used_only_where_the_server_has_it(
 
 @pytest.mark.applies("sql_kind", lambda kind: kind != "sqlite")  # SQLite has no row locks
 def test_without_skip_locked_concurrent_pops_still_never_share_a_job(
-    sql_kind: str, queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any],
+    sql_kind: str,
+    queue_config: Callable[..., dict[str, Any]],
+    make_queue: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The plain FOR UPDATE fallback (old MySQL/MariaDB) serialises poppers but stays exact."""
@@ -229,8 +231,7 @@ def test_round_trips_per_operation(dq: DatabaseQueue, sql_kind: str) -> None:
     with statements(dq) as seen:
         jobs = dq.pop_many(limit=50)
     assert len(jobs) == 50
-    expected = {"postgres": ["WITH"], "mysql": ["SELECT", "UPDATE"],
-                "sqlite": ["BEGIN", "SELECT", "UPDATE"]}
+    expected = {"postgres": ["WITH"], "mysql": ["SELECT", "UPDATE"], "sqlite": ["BEGIN", "SELECT", "UPDATE"]}
     assert seen == expected[sql_kind]
     with statements(dq) as seen:
         dq.ack_many(jobs)
@@ -239,9 +240,11 @@ def test_round_trips_per_operation(dq: DatabaseQueue, sql_kind: str) -> None:
 
 
 # -- SQLite specifics ----------------------------------------------------------------------------
-def test_sqlite_file_databases_switch_to_wal(queue_config: Callable[..., dict[str, Any]],
-                                             make_queue: Callable[..., Any], tmp_path: Any) -> None:
+def test_sqlite_file_databases_switch_to_wal(
+    queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any], tmp_path: Any
+) -> None:
     """WAL keeps readers and the worker from blocking each other; it can be turned off."""
+
     def journal_mode(queue: DatabaseQueue) -> str:
         queue.size()
         with queue.engine.connect() as conn:
@@ -255,8 +258,13 @@ def test_sqlite_file_databases_switch_to_wal(queue_config: Callable[..., dict[st
 # -- errors ------------------------------------------------------------------------------------
 def test_an_unreachable_database_raises_queue_connection_error(make_queue: Callable[..., Any]) -> None:
     """A refused connection names the connection and the address, never the password."""
-    queue = make_queue({"driver": "database", "name": "jobs-db",
-                        "url": "postgresql+psycopg://postgres:hunter2@127.0.0.1:1/test"})
+    queue = make_queue(
+        {
+            "driver": "database",
+            "name": "jobs-db",
+            "url": "postgresql+psycopg://postgres:hunter2@127.0.0.1:1/test",
+        }
+    )
     with pytest.raises(QueueConnectionError) as caught:
         queue.push_raw(raw(1), "q")
     message = str(caught.value)
@@ -282,7 +290,11 @@ def test_create_reads_the_documented_defaults(sqlite_url: str) -> None:
     """table "jobs", queue "default", retry_after 90, SQLite in WAL mode."""
     queue = database_driver.create({"driver": "database", "url": sqlite_url, "name": "db"})
     assert (queue.table.name, queue.default_queue, queue.retry_after, queue.name) == (
-        "jobs", "default", 90.0, "db")
+        "jobs",
+        "default",
+        90.0,
+        "db",
+    )
     assert queue.sqlite_wal is True and queue.signer is None
     queue.engine.dispose()
 
@@ -315,8 +327,9 @@ def test_postgres_pushes_wait_for_the_flush_and_acks_only_when_asked(
     assert engines == [queue._settler, queue._settler]
 
 
-def test_durable_acks_on_sqlite_changes_nothing(queue_config: Callable[..., dict[str, Any]],
-                                              make_queue: Callable[..., Any]) -> None:
+def test_durable_acks_on_sqlite_changes_nothing(
+    queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any]
+) -> None:
     queue = make_queue(queue_config("sqlite"))
     assert queue.durable_acks is True and queue._settler is queue._writer
 

@@ -65,8 +65,12 @@ class Project:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FREIGHT_", "PYTEST_"))}
         env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(SRC)])
         return subprocess.Popen(
-            [sys.executable, "-m", "freight", "work", *options], cwd=self.root, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "freight", "work", *options],
+            cwd=self.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def close(self) -> None:
@@ -107,7 +111,9 @@ def wait_for_lines(p: Project, proc: subprocess.Popen[str], lines: list[str], ti
 
 @pytest.mark.parametrize("kind", ["redis", "sqlite", "postgres", "mysql"])
 def test_work_stop_when_empty_runs_retries_and_fails_jobs(
-    kind: str, queue_config: Callable[..., dict[str, Any]], project: Callable[[dict[str, Any]], Project],
+    kind: str,
+    queue_config: Callable[..., dict[str, Any]],
+    project: Callable[[dict[str, Any]], Project],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Three jobs run once each; one fails twice and lands in the failed store; exit 0; then the
@@ -136,7 +142,9 @@ def test_work_stop_when_empty_runs_retries_and_fails_jobs(
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_sigterm_during_a_job_lets_it_finish_and_exits_zero(
-    kind: str, queue_config: Callable[..., dict[str, Any]], project: Callable[[dict[str, Any]], Project],
+    kind: str,
+    queue_config: Callable[..., dict[str, Any]],
+    project: Callable[[dict[str, Any]], Project],
 ) -> None:
     """SIGTERM while a job runs: the job completes and is acked, the next job stays queued with
     its attempts untouched, and the worker exits 0."""
@@ -162,7 +170,9 @@ def test_sigterm_during_a_job_lets_it_finish_and_exits_zero(
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_sigterm_stops_an_idle_worker_at_once_whatever_its_sleep(
-    kind: str, queue_config: Callable[..., dict[str, Any]], project: Callable[[dict[str, Any]], Project],
+    kind: str,
+    queue_config: Callable[..., dict[str, Any]],
+    project: Callable[[dict[str, Any]], Project],
 ) -> None:
     """An idle worker with ``--sleep 30`` exits within a couple of seconds of SIGTERM: the
     database driver sleeps with the worker's stop-aware sleep, redis blocks in 1 s slices."""

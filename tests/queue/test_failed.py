@@ -36,8 +36,11 @@ def store(request: pytest.FixtureRequest, unique: str) -> Iterator[FailedJobStor
     kind = request.param
     clock = FakeClock()
     if kind == "redis":
-        config = {"driver": "redis", "url": request.getfixturevalue("redis_url"),
-                  "prefix": f"freight-test:{unique}"}
+        config = {
+            "driver": "redis",
+            "url": request.getfixturevalue("redis_url"),
+            "prefix": f"freight-test:{unique}",
+        }
     else:
         url = request.getfixturevalue(f"{kind}_url")
         config = {"driver": "database", "url": url, "table": f"failed_{unique}"}
@@ -61,7 +64,11 @@ def test_log_find_all_forget_flush(store: FailedJobStore) -> None:
     record = store.find(first)
     assert record is not None
     assert (record.id, record.connection, record.queue, record.payload) == (
-        first, "redis", "emails", '{"job": "app:A"}')
+        first,
+        "redis",
+        "emails",
+        '{"job": "app:A"}',
+    )
     assert record.failed_at == clock.now - 5
     assert "Traceback (most recent call last)" in record.exception
     assert record.summary == "ValueError: first"
@@ -85,8 +92,10 @@ def test_an_exception_never_raised_is_recorded_by_type_and_message(store: Failed
 
 def test_database_tables_are_created_once_even_when_workers_race(sqlite_url: str, unique: str) -> None:
     """Several stores creating one table at the same moment all succeed."""
-    stores = [make_failed_store({"driver": "database", "url": sqlite_url, "table": f"race_{unique}"}, None)
-              for _ in range(4)]
+    stores = [
+        make_failed_store({"driver": "database", "url": sqlite_url, "table": f"race_{unique}"}, None)
+        for _ in range(4)
+    ]
     errors: list[BaseException] = []
 
     def create(s: FailedJobStore) -> None:
@@ -131,7 +140,11 @@ def test_retry_pushes_the_payload_back_as_a_fresh_job() -> None:
     assert reserved is not None and reserved.attempts == 1
     again = payloads.loads(reserved.raw, queue.signer)
     assert (again["uuid"], again["attempts"], again["retry_until"], again["created_at"]) == (
-        body["uuid"], 0, 1060.0, 1000.0)
+        body["uuid"],
+        0,
+        1060.0,
+        1000.0,
+    )
 
 
 def test_retry_pushes_an_undecodable_payload_back_unchanged() -> None:
@@ -175,8 +188,14 @@ def test_the_default_store_is_a_failed_jobs_table_beside_the_default_queue(sqlit
 
 def test_unreachable_servers_raise_queue_connection_error() -> None:
     """A store whose server is down says which store and where."""
-    pg = make_failed_store({"driver": "database", "url": "postgresql+psycopg://postgres@127.0.0.1:1/test",
-                            "engine_options": {"connect_args": {"connect_timeout": 2}}}, None)
+    pg = make_failed_store(
+        {
+            "driver": "database",
+            "url": "postgresql+psycopg://postgres@127.0.0.1:1/test",
+            "engine_options": {"connect_args": {"connect_timeout": 2}},
+        },
+        None,
+    )
     with pytest.raises(QueueConnectionError, match="failed-job store .*127.0.0.1:1"):
         pg.all()
     redis_store = make_failed_store({"driver": "redis", "url": "redis://127.0.0.1:1/0"}, None)

@@ -17,13 +17,15 @@ from freight.queue.job import Job
 @pytest.fixture
 def app() -> Iterator[Application]:
     """A current Application whose queue connections ``mem`` (default) and ``other`` are in memory."""
-    application = Application({
-        "queue": {
-            "default": "mem",
-            "connections": {"mem": {"driver": "memory"}, "other": {"driver": "memory", "queue": "low"}},
-            "failed": {"driver": "null"},
-        },
-    })
+    application = Application(
+        {
+            "queue": {
+                "default": "mem",
+                "connections": {"mem": {"driver": "memory"}, "other": {"driver": "memory", "queue": "low"}},
+                "failed": {"driver": "null"},
+            },
+        }
+    )
     application.queue().extend("memory", memory_factory())
     yield application
     application.close()
@@ -51,6 +53,7 @@ def test_defaults_defer_to_the_worker() -> None:
 
 def test_handle_must_be_implemented() -> None:
     """The base handle() raises NotImplementedError naming the class."""
+
     class Bare(Job):
         pass
 
@@ -60,8 +63,15 @@ def test_handle_must_be_implemented() -> None:
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("tries", -1), ("tries", 2.5), ("tries", True), ("timeout", -3), ("timeout", "60"),
-     ("backoff", [1, -1]), ("backoff", "1,2")],
+    [
+        ("tries", -1),
+        ("tries", 2.5),
+        ("tries", True),
+        ("timeout", -3),
+        ("timeout", "60"),
+        ("backoff", [1, -1]),
+        ("backoff", "1,2"),
+    ],
 )
 def test_invalid_class_options_fail_at_class_definition(option: str, value: object) -> None:
     """A bad option is a ConfigurationError when the class is defined, not in the worker."""
@@ -71,6 +81,7 @@ def test_invalid_class_options_fail_at_class_definition(option: str, value: obje
 
 def test_a_lambda_backoff_in_a_class_body_takes_the_attempt() -> None:
     """``backoff = lambda attempt: ...`` is not turned into a method receiving self."""
+
     class Lambda(Job):
         backoff = lambda attempt: attempt * 2  # noqa: E731
 
@@ -141,6 +152,7 @@ def test_dispatch_uses_the_jobs_own_connection_queue_and_delay(app: Application)
 
 def test_dispatch_later_delays_the_job(app: Application) -> None:
     """dispatch_later(delay, data) pushes with the delay on the job's connection."""
+
     class OnOther(Noop):
         connection = "other"
 

@@ -95,7 +95,9 @@ def test_size_and_clear(config: Path, capsys: pytest.CaptureFixture[str]) -> Non
     db.push(Noop(), "high")
     assert run(capsys, config, "size")[1].strip() == "db:default 2"
     assert run(capsys, config, "size", "db", "--queue", "high,default")[1].splitlines() == [
-        "db:high 1", "db:default 2"]
+        "db:high 1",
+        "db:default 2",
+    ]
     code, out, _ = run(capsys, config, "clear", "--queue", "default")
     assert code == 0 and out.strip() == "Cleared 2 jobs from db:default."
     assert (db.size(), db.size("high")) == (0, 1)

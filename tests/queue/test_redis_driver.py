@@ -33,8 +33,11 @@ def number(job: Any) -> int:
 
 
 @pytest.fixture(params=["redis", "fakeredis"])
-def rq(request: pytest.FixtureRequest, queue_config: Callable[..., dict[str, Any]],
-       make_queue: Callable[..., Any]) -> RedisQueue:
+def rq(
+    request: pytest.FixtureRequest,
+    queue_config: Callable[..., dict[str, Any]],
+    make_queue: Callable[..., Any],
+) -> RedisQueue:
     """A redis queue on the real server and on fakeredis."""
     queue = make_queue(queue_config(request.param))
     assert isinstance(queue, RedisQueue)
@@ -65,8 +68,9 @@ def test_lua_scripts_ship_in_the_package_with_documented_headers() -> None:
         assert "redis.call('KEYS'" not in source  # every key arrives through KEYS
 
 
-def test_scripts_are_reloaded_after_a_script_flush(queue_config: Callable[..., dict[str, Any]],
-                                                   make_queue: Callable[..., Any]) -> None:
+def test_scripts_are_reloaded_after_a_script_flush(
+    queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any]
+) -> None:
     """NOSCRIPT (a restarted or flushed server) loads the script again transparently."""
     queue = make_queue(queue_config("fakeredis"))  # flushing scripts on the shared server would be rude
     queue.push_raw(raw(1), queue.default_queue)
@@ -77,8 +81,9 @@ def test_scripts_are_reloaded_after_a_script_flush(queue_config: Callable[..., d
 
 def test_an_unreachable_server_raises_queue_connection_error(make_queue: Callable[..., Any]) -> None:
     """A refused connection becomes QueueConnectionError naming the connection and address."""
-    queue = make_queue({"driver": "redis", "name": "jobs-redis", "url": "redis://127.0.0.1:1/0",
-                        "socket_connect_timeout": 1})
+    queue = make_queue(
+        {"driver": "redis", "name": "jobs-redis", "url": "redis://127.0.0.1:1/0", "socket_connect_timeout": 1}
+    )
     for call in (lambda: queue.push_raw(raw(1), "q"), lambda: queue.pop("q"), lambda: queue.size("q")):
         with pytest.raises(QueueConnectionError) as caught:
             call()
@@ -105,8 +110,9 @@ def test_a_payload_pushed_by_other_code_is_still_delivered(rq: RedisQueue) -> No
     assert rq.size() == 0
 
 
-def test_a_decoding_client_works_too(queue_config: Callable[..., dict[str, Any]],
-                                     make_queue: Callable[..., Any], redis_url: str) -> None:
+def test_a_decoding_client_works_too(
+    queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any], redis_url: str
+) -> None:
     """A client created with ``decode_responses=True`` (str replies) is handled alike."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     config = queue_config("redis")
@@ -123,8 +129,9 @@ def test_a_decoding_client_works_too(queue_config: Callable[..., dict[str, Any]]
     client.close()
 
 
-def test_migration_is_bounded_per_call_but_complete(rq: RedisQueue, clock: FakeClock,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_migration_is_bounded_per_call_but_complete(
+    rq: RedisQueue, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Due delayed jobs move over in bounded batches, in due order, none lost."""
     monkeypatch.setattr(redis_driver, "MAX_BATCH", 4)
     rq.push_raw_many([(raw(i), rq.default_queue, 1 + i) for i in range(10)])
@@ -147,8 +154,9 @@ def test_a_push_during_a_blocked_wait_keeps_fifo_order(rq: RedisQueue) -> None:
     assert [number(j) for j in rq.pop_many(limit=5)] == [0, 1, 2]
 
 
-def test_wait_stays_under_the_client_socket_timeout(queue_config: Callable[..., dict[str, Any]],
-                                                    make_queue: Callable[..., Any]) -> None:
+def test_wait_stays_under_the_client_socket_timeout(
+    queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any]
+) -> None:
     """With ``socket_timeout`` set, a long wait is split so no read times out."""
     queue = make_queue(queue_config("redis", socket_timeout=0.8))
     started = time.monotonic()
@@ -161,15 +169,20 @@ def test_create_reads_the_documented_defaults(redis_url: str) -> None:
     queue = redis_driver.create({"driver": "redis", "url": redis_url, "name": "main"})
     try:
         assert (queue.prefix, queue.default_queue, queue.retry_after, queue.name) == (
-            "freight", "default", 90.0, "main")
+            "freight",
+            "default",
+            90.0,
+            "main",
+        )
         assert queue.keys("emails")[0] == "freight:{emails}:ready"
         assert queue.signer is None
     finally:
         queue.close()
 
 
-def test_close_leaves_a_client_it_was_given_open(queue_config: Callable[..., dict[str, Any]],
-                                                 make_queue: Callable[..., Any], redis_url: str) -> None:
+def test_close_leaves_a_client_it_was_given_open(
+    queue_config: Callable[..., dict[str, Any]], make_queue: Callable[..., Any], redis_url: str
+) -> None:
     """A client passed in belongs to the caller: close() does not close it."""
     client = redis.Redis.from_url(redis_url)
     queue = make_queue({**queue_config("redis"), "client": client})

@@ -22,11 +22,13 @@ def _calls() -> Iterator[None]:
 
 
 def sync_manager(**conn: object) -> QueueManager:
-    return QueueManager({
-        "default": "sync",
-        "connections": {"sync": {"driver": "sync", **conn}},
-        "failed": {"driver": "redis", "client": fakeredis.FakeRedis()},
-    })
+    return QueueManager(
+        {
+            "default": "sync",
+            "connections": {"sync": {"driver": "sync", **conn}},
+            "failed": {"driver": "redis", "client": fakeredis.FakeRedis()},
+        }
+    )
 
 
 def test_push_runs_the_job_at_once_and_returns_its_id() -> None:

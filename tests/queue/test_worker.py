@@ -153,8 +153,12 @@ def test_a_job_past_retry_until_fails_without_running(manager: QueueManager, clo
     worker(manager, clock).run()
     assert CALLS == []
     assert "MaxAttemptsExceededError" in failed(manager).all()[0].exception
-    assert FAILED_HOOKS == [("Deadline", "MaxAttemptsExceededError: jobs_fixture:Deadline is past its "
-                             "retry_until deadline; not run again")]
+    assert FAILED_HOOKS == [
+        (
+            "Deadline",
+            "MaxAttemptsExceededError: jobs_fixture:Deadline is past its retry_until deadline; not run again",
+        )
+    ]
 
 
 def test_a_redelivered_job_over_its_tries_fails_without_running(
@@ -204,7 +208,8 @@ def bad_payloads() -> dict[str, tuple[str, str]]:
         "not a job": (variant(job="jobs_fixture:NotAJob"), "not a freight Job"),
         "os.system": (variant(job="os:system"), "not a freight Job"),
         "data it cannot take": (
-            variant(job="jobs_fixture:NeedsEmail", data={"name": "x"}), "cannot be built"
+            variant(job="jobs_fixture:NeedsEmail", data={"name": "x"}),
+            "cannot be built",
         ),
         "bad timeout": (variant(timeout="soon"), "invalid max_tries, timeout or retry_until"),
     }
@@ -256,9 +261,12 @@ def test_hooks_see_processing_processed_retrying_and_failed(manager: QueueManage
     w.on("processed", lambda event: 1 / 0)
     w.run()
     assert events == [
-        ("processing", "Noop", 1, None), ("processed", "Noop", 1, None),
-        ("processing", "Boom", 1, None), ("retrying", "Boom", 1, 0.0),
-        ("processing", "Boom", 2, None), ("failed", "Boom", 2, None),
+        ("processing", "Noop", 1, None),
+        ("processed", "Noop", 1, None),
+        ("processing", "Boom", 1, None),
+        ("retrying", "Boom", 1, 0.0),
+        ("processing", "Boom", 2, None),
+        ("failed", "Boom", 2, None),
     ]
     with pytest.raises(ValueError, match="unknown worker event"):
         w.on("finished", record)
@@ -339,8 +347,15 @@ def test_a_worker_started_over_the_limit_counts_growth(
 
 def test_queues_are_checked_in_strict_priority_order(manager: QueueManager, clock: FakeClock) -> None:
     """high is drained before low, and a high job pushed meanwhile runs before the next low job."""
-    app = Application({"queue": {"default": "mem", "connections": {"mem": {"driver": "memory"}},
-                                 "failed": {"driver": "null"}}})
+    app = Application(
+        {
+            "queue": {
+                "default": "mem",
+                "connections": {"mem": {"driver": "memory"}},
+                "failed": {"driver": "null"},
+            }
+        }
+    )
     app._queue = manager
     try:
         manager.push(Pusher(n="pusher", queue="high", then=1), "low")

@@ -151,8 +151,19 @@ def test_the_monitor_fires_the_watchdog_at_the_hard_deadline() -> None:
     """on_overrun is called once the running job passes started + timeout + grace."""
     clock = FakeClock()
     fired: list[Running] = []
-    running = Running(ReservedJob("1", "q", "{}", 1), Noop(), "x:Noop", "u", {}, 1, True, None, 2.0,
-                      clock.now, clock.now + 7)
+    running = Running(
+        ReservedJob("1", "q", "{}", 1),
+        Noop(),
+        "x:Noop",
+        "u",
+        {},
+        1,
+        True,
+        None,
+        2.0,
+        clock.now,
+        clock.now + 7,
+    )
     monitor = Monitor(MemoryQueue(clock=clock), list, lambda: running, fired.append, interval=30, clock=clock)
     clock.now += 6.9
     monitor.tick(clock.now)

@@ -25,16 +25,24 @@ __all__ = ["register"]
 
 def register(sub: Any) -> None:
     """Add the queue sub-commands to ``sub`` (the result of ``add_subparsers()``)."""
-    work = sub.add_parser("work", help="run a worker", description="Run jobs until stopped (exit codes: "
-                          "0 stopped, 1 error, 3 a job timed out hard, 4 memory limit).")
+    work = sub.add_parser(
+        "work",
+        help="run a worker",
+        description="Run jobs until stopped (exit codes: "
+        "0 stopped, 1 error, 3 a job timed out hard, 4 memory limit).",
+    )
     work.add_argument("connection", nargs="?", help="queue connection (default: the default connection)")
     work.add_argument("--queue", help="queues in priority order, comma-separated (default: the connection's)")
     work.add_argument("--sleep", type=float, default=3.0, help="seconds to wait when all queues are empty")
     work.add_argument("--tries", type=int, help="attempts for jobs that set no tries (default 3)")
     work.add_argument("--backoff", help="seconds between attempts for jobs that set none: N or 1,5,30")
     work.add_argument("--timeout", type=float, help="seconds per attempt for jobs that set none (default 60)")
-    work.add_argument("--grace", type=float, default=5.0,
-                      help="seconds a job may overrun its timeout before the worker exits with code 3")
+    work.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds a job may overrun its timeout before the worker exits with code 3",
+    )
     work.add_argument("--max-jobs", type=int, default=0, help="stop after this many jobs (0: no limit)")
     work.add_argument("--max-time", type=float, default=0, help="stop after this many seconds (0: no limit)")
     work.add_argument("--memory", type=float, default=128, help="stop with exit code 4 above this many MiB")
@@ -58,15 +66,18 @@ def register(sub: Any) -> None:
     flush = sub.add_parser("flush", help="delete every failed job")
     flush.set_defaults(handler=cmd_flush)
 
-    for name, handler, text in (("clear", cmd_clear, "delete every job on queues"),
-                                ("size", cmd_size, "count the jobs on queues")):
+    for name, handler, text in (
+        ("clear", cmd_clear, "delete every job on queues"),
+        ("size", cmd_size, "count the jobs on queues"),
+    ):
         parser = sub.add_parser(name, help=text)
         parser.add_argument("connection", nargs="?", help="queue connection (default: the default one)")
         parser.add_argument("--queue", help="queues, comma-separated (default: the connection's)")
         parser.set_defaults(handler=handler)
 
-    table = sub.add_parser("queue:table", help="create the jobs table of a database connection "
-                           "and the failed-jobs table")
+    table = sub.add_parser(
+        "queue:table", help="create the jobs table of a database connection and the failed-jobs table"
+    )
     table.add_argument("connection", nargs="?", help="queue connection (default: the default one)")
     table.set_defaults(handler=cmd_table)
 
@@ -83,10 +94,20 @@ def cmd_work(args: argparse.Namespace, app: Application) -> int:
     if args.quiet:
         logging.getLogger("freight.worker").setLevel(logging.WARNING)
     worker = Worker(
-        app, args.connection, args.queue, sleep=args.sleep, tries=args.tries,
-        backoff=parse_backoff(args.backoff) if args.backoff else None, timeout=args.timeout,
-        max_jobs=args.max_jobs, max_time=args.max_time, memory=args.memory,
-        stop_when_empty=args.stop_when_empty, once=args.once, grace=args.grace, prefetch=args.prefetch,
+        app,
+        args.connection,
+        args.queue,
+        sleep=args.sleep,
+        tries=args.tries,
+        backoff=parse_backoff(args.backoff) if args.backoff else None,
+        timeout=args.timeout,
+        max_jobs=args.max_jobs,
+        max_time=args.max_time,
+        memory=args.memory,
+        stop_when_empty=args.stop_when_empty,
+        once=args.once,
+        grace=args.grace,
+        prefetch=args.prefetch,
     )
     return worker.run()
 
@@ -97,8 +118,9 @@ def _when(timestamp: float) -> str:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def cmd_failed(args: argparse.Namespace, app: Application) -> int:
@@ -134,8 +156,10 @@ def cmd_retry(args: argparse.Namespace, app: Application) -> int:
             continue
         retry_failed(manager, record)
         store.forget(record.id)
-        print(f"Pushed failed job {record.id} ({record.job_class}) back onto "
-              f"{record.connection}:{record.queue}.")
+        print(
+            f"Pushed failed job {record.id} ({record.job_class}) back onto "
+            f"{record.connection}:{record.queue}."
+        )
     return status
 
 

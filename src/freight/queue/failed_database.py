@@ -50,8 +50,12 @@ class DatabaseFailedJobStore(FailedJobStore):
         self.table: sa.Table = sa.Table(
             table,
             sa.MetaData(),
-            sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-                      autoincrement=True),
+            sa.Column(
+                "id",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                primary_key=True,
+                autoincrement=True,
+            ),
             sa.Column("uuid", sa.String(36), nullable=False, unique=True),
             sa.Column("connection", sa.String(255), nullable=False),
             sa.Column("queue", sa.String(255), nullable=False),
@@ -107,8 +111,12 @@ class DatabaseFailedJobStore(FailedJobStore):
     @staticmethod
     def _record(row: Any) -> FailedJob:
         return FailedJob(
-            id=row.uuid, connection=row.connection, queue=row.queue, payload=row.payload,
-            exception=row.exception, failed_at=float(row.failed_at),
+            id=row.uuid,
+            connection=row.connection,
+            queue=row.queue,
+            payload=row.payload,
+            exception=row.exception,
+            failed_at=float(row.failed_at),
         )
 
     # -- the store API -------------------------------------------------------------------
@@ -116,10 +124,16 @@ class DatabaseFailedJobStore(FailedJobStore):
         """Insert one failed job; returns its uuid."""
         new_id = self.new_id()
         with self._begin("record a failed job") as conn:
-            conn.execute(self.table.insert().values(
-                uuid=new_id, connection=connection, queue=queue, payload=payload,
-                exception=describe_exception(exc), failed_at=self.clock(),
-            ))
+            conn.execute(
+                self.table.insert().values(
+                    uuid=new_id,
+                    connection=connection,
+                    queue=queue,
+                    payload=payload,
+                    exception=describe_exception(exc),
+                    failed_at=self.clock(),
+                )
+            )
         return new_id
 
     def all(self) -> list[FailedJob]:
@@ -163,8 +177,9 @@ def create(config: dict[str, Any], manager: Any) -> DatabaseFailedJobStore:
     if not config.get("url") and config.get("engine") is None:
         config["url"] = _default_url(manager)
     engine = sql_engine(config, driver="database")
-    return DatabaseFailedJobStore(engine, str(config.get("table") or "failed_jobs"),
-                                  getattr(manager, "clock", time.time))
+    return DatabaseFailedJobStore(
+        engine, str(config.get("table") or "failed_jobs"), getattr(manager, "clock", time.time)
+    )
 
 
 def _default_url(manager: Any) -> str:

@@ -59,18 +59,28 @@ class RedisFailedJobStore(FailedJobStore):
     def _record(raw: Any) -> FailedJob:
         data = json.loads(raw)
         return FailedJob(
-            id=data["id"], connection=data["connection"], queue=data["queue"], payload=data["payload"],
-            exception=data["exception"], failed_at=float(data["failed_at"]),
+            id=data["id"],
+            connection=data["connection"],
+            queue=data["queue"],
+            payload=data["payload"],
+            exception=data["exception"],
+            failed_at=float(data["failed_at"]),
         )
 
     def log(self, connection: str, queue: str, payload: str, exc: BaseException) -> str:
         """Record one failed job (one MULTI/EXEC); returns its id."""
         new_id = self.new_id()
         failed_at = self.clock()
-        record = json.dumps({
-            "id": new_id, "connection": connection, "queue": queue, "payload": payload,
-            "exception": describe_exception(exc), "failed_at": failed_at,
-        })
+        record = json.dumps(
+            {
+                "id": new_id,
+                "connection": connection,
+                "queue": queue,
+                "payload": payload,
+                "exception": describe_exception(exc),
+                "failed_at": failed_at,
+            }
+        )
         with self._errors():
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(self.jobs_key, new_id, record)
@@ -125,5 +135,6 @@ class RedisFailedJobStore(FailedJobStore):
 def create(config: dict[str, Any], manager: Any) -> RedisFailedJobStore:
     """Factory: ``url``/``client``/host-port-db (as redis connections), ``prefix``."""
     client = redis_client(config, driver="redis")
-    return RedisFailedJobStore(client, str(config.get("prefix") or "freight:failed"),
-                               getattr(manager, "clock", time.time))
+    return RedisFailedJobStore(
+        client, str(config.get("prefix") or "freight:failed"), getattr(manager, "clock", time.time)
+    )

@@ -98,8 +98,8 @@ class Job:
 
     def fail(self, exc: BaseException | None = None) -> None:
         """Fail this job for good once ``handle()`` returns, without further retries."""
-        self._failure = exc if exc is not None else QueueError(
-            f"{type(self).__qualname__} marked itself as failed"
+        self._failure = (
+            exc if exc is not None else QueueError(f"{type(self).__qualname__} marked itself as failed")
         )
 
     # -- payload helpers ------------------------------------------------------------------
@@ -135,7 +135,9 @@ class Job:
 
     @classmethod
     def dispatch_later(
-        cls, delay: int | float | dt.timedelta | dt.datetime, data: Mapping[str, Any] | None = None,
+        cls,
+        delay: int | float | dt.timedelta | dt.datetime,
+        data: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> str:
         """Like :meth:`dispatch`, available after ``delay`` (seconds, timedelta or datetime)."""

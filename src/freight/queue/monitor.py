@@ -101,8 +101,9 @@ class Monitor:
                     since = now
                     extended += 1
                 except Exception as exc:
-                    log.warning("cannot extend the reservation of job %s on %s: %s",
-                                job.id, self.queue.name, exc)
+                    log.warning(
+                        "cannot extend the reservation of job %s on %s: %s", job.id, self.queue.name, exc
+                    )
             renewed[job.id] = since
         self._renewed = renewed
         self._last_tick = now

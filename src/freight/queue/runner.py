@@ -246,8 +246,19 @@ class Runner:
         limited = tries > 0 and (retry_until is None or max_tries is not None)
         grace = self.grace
         deadline = started + timeout + grace if timeout > 0 and grace is not None else float("inf")
-        return Running(job, instance, name, str(payload["uuid"]), payload, tries, limited, retry_until,
-                       timeout, started, deadline)
+        return Running(
+            job,
+            instance,
+            name,
+            str(payload["uuid"]),
+            payload,
+            tries,
+            limited,
+            retry_until,
+            timeout,
+            started,
+            deadline,
+        )
 
     def _spent(self, running: Running, now: float) -> MaxAttemptsExceededError | None:
         if running.retry_until is not None and now >= running.retry_until:
@@ -288,9 +299,16 @@ class Runner:
         self.guard(lambda: self.queue.release(job, delay))
         if log.isEnabledFor(logging.WARNING):
             reason = f"{type(error).__name__}: {error}" if error is not None else why
-            log.warning("%s %s %.1fms RETRY in %gs (attempt %d/%s: %s)", running.name, running.job_id,
-                        (now - running.started) * 1000, round(delay, 3), job.attempts,
-                        running.tries if running.limited else "-", reason)
+            log.warning(
+                "%s %s %.1fms RETRY in %gs (attempt %d/%s: %s)",
+                running.name,
+                running.job_id,
+                (now - running.started) * 1000,
+                round(delay, 3),
+                job.attempts,
+                running.tries if running.limited else "-",
+                reason,
+            )
         if self.hooks.active:
             self._emit("retrying", running, error, delay, now - running.started)
         return Outcome.RETRY
@@ -304,8 +322,15 @@ class Runner:
             log.exception("the failed() hook of %s %s raised", running.name, running.job_id)
         self.ack(running.job)
         self.last_error = error
-        log.error("%s %s %.1fms FAIL (attempt %d): %s: %s", running.name, running.job_id,
-                  (now - running.started) * 1000, running.job.attempts, type(error).__name__, error)
+        log.error(
+            "%s %s %.1fms FAIL (attempt %d): %s: %s",
+            running.name,
+            running.job_id,
+            (now - running.started) * 1000,
+            running.job.attempts,
+            type(error).__name__,
+            error,
+        )
         if self.hooks.active:
             self._emit("failed", running, error, duration=now - running.started)
         return Outcome.FAIL
@@ -317,26 +342,47 @@ class Runner:
         self.last_error = error
         log.error("%s %s FAIL (bad payload on %s:%s): %s", name, job.id, self.queue.name, job.queue, error)
         if self.hooks.active:
-            self.hooks.emit(JobEvent("failed", self.queue.name, job.queue, job.id, name, job.attempts,
-                                     exception=error))
+            self.hooks.emit(
+                JobEvent("failed", self.queue.name, job.queue, job.id, name, job.attempts, exception=error)
+            )
         return Outcome.FAIL
 
     def _record(self, job: ReservedJob, name: str, error: BaseException) -> bool:
         try:
             self.failed_store().log(self.queue.name, job.queue, job.raw, error)
         except Exception:
-            log.exception("cannot record failed job %s %s; releasing it to try again in %gs",
-                          name, job.id, STORE_RETRY_DELAY)
+            log.exception(
+                "cannot record failed job %s %s; releasing it to try again in %gs",
+                name,
+                job.id,
+                STORE_RETRY_DELAY,
+            )
             self.guard(lambda: self.queue.release(job, STORE_RETRY_DELAY))
             return False
         return True
 
     def _emit(
-        self, event: str, running: Running, error: BaseException | None = None,
-        delay: float | None = None, duration: float | None = None,
+        self,
+        event: str,
+        running: Running,
+        error: BaseException | None = None,
+        delay: float | None = None,
+        duration: float | None = None,
     ) -> None:
-        self.hooks.emit(JobEvent(event, self.queue.name, running.job.queue, running.job_id, running.name,
-                                 running.job.attempts, running.instance, error, delay, duration))
+        self.hooks.emit(
+            JobEvent(
+                event,
+                self.queue.name,
+                running.job.queue,
+                running.job_id,
+                running.name,
+                running.job.attempts,
+                running.instance,
+                error,
+                delay,
+                duration,
+            )
+        )
 
 
 def hard_timeout_error(running: Running, grace: float) -> JobTimeoutError:

@@ -94,8 +94,15 @@ class Worker:
         self._batched = callable(getattr(self.queue, "ack_many", None))
         self._acks: list[ReservedJob] = []
         self.runner = Runner(
-            self.queue, self.manager.failed, defaults=Defaults(tries, backoff, timeout), clock=clock,
-            rand=rand, alarm=Alarm(), hooks=self.hooks, grace=grace, guard=self._guarded,
+            self.queue,
+            self.manager.failed,
+            defaults=Defaults(tries, backoff, timeout),
+            clock=clock,
+            rand=rand,
+            alarm=Alarm(),
+            hooks=self.hooks,
+            grace=grace,
+            guard=self._guarded,
             ack=self._acks.append if self._batched else self._ack_now,
         )
         self._prefetch_max = max(1, prefetch)
@@ -147,14 +154,24 @@ class Worker:
             baseline = resident_mb()
             if baseline > self.memory:  # embedded in a large process: limit the growth instead
                 self._memory_limit = baseline + self.memory
-                log.warning("worker %d already uses %.0f MiB, over --memory %g; stopping when it "
-                            "passes %.0f MiB instead", os.getpid(), baseline, self.memory, self._memory_limit)
+                log.warning(
+                    "worker %d already uses %.0f MiB, over --memory %g; stopping when it "
+                    "passes %.0f MiB instead",
+                    os.getpid(),
+                    baseline,
+                    self.memory,
+                    self._memory_limit,
+                )
         self._signals = StopSignals(self._on_signal)
         self._signals.install()
         self.runner.alarm.install()
         self._monitor = Monitor(
-            self.queue, self._held, lambda: self.runner.current, self._overrun,
-            interval=self.queue.retry_after / 3, clock=self.clock,
+            self.queue,
+            self._held,
+            lambda: self.runner.current,
+            self._overrun,
+            interval=self.queue.retry_after / 3,
+            clock=self.clock,
         )
         self._monitor.start()
         log.info("worker %d started on %s, queues %s", os.getpid(), self.queue.name, ",".join(self.queues))
@@ -213,8 +230,13 @@ class Worker:
             self._signals.restore()
             self.runner.alarm.restore()
             self._return_held()
-        log.info("worker %d stopped (%s) after %d jobs, exit code %d", os.getpid(),
-                 self.stop_reason or "error", self.processed, self.exit_code)
+        log.info(
+            "worker %d stopped (%s) after %d jobs, exit code %d",
+            os.getpid(),
+            self.stop_reason or "error",
+            self.processed,
+            self.exit_code,
+        )
 
     # -- helpers ------------------------------------------------------------------------------
     def _held(self) -> Iterable[ReservedJob]:
@@ -246,16 +268,24 @@ class Worker:
         try:
             self._flush_acks()
         except Exception as exc:
-            log.error("cannot acknowledge %d finished jobs on %s (they will run again): %s",
-                      len(self._acks), self.queue.name, exc)
+            log.error(
+                "cannot acknowledge %d finished jobs on %s (they will run again): %s",
+                len(self._acks),
+                self.queue.name,
+                exc,
+            )
         while self._buffer:
             job = self._buffer.popleft()
             job.attempts -= 1
             try:
                 self.queue.release(job, 0)
             except Exception as exc:
-                log.error("cannot return job %s to %s (it comes back after retry_after): %s",
-                          job.id, self.queue.name, exc)
+                log.error(
+                    "cannot return job %s to %s (it comes back after retry_after): %s",
+                    job.id,
+                    self.queue.name,
+                    exc,
+                )
 
     def _guarded(self, fn: Callable[[], T]) -> T:
         """``fn()``, retried with capped backoff while the connection is down (until stopping)."""
@@ -283,8 +313,15 @@ class Worker:
         with self._closing:
             self.exit_code = EXIT_HARD_TIMEOUT
             self.stop_reason = "hard timeout"
-            log.error("worker %d: job %s %s did not stop within %gs of its %gs timeout; exiting with code %d",
-                      os.getpid(), running.name, running.job_id, grace, running.timeout, EXIT_HARD_TIMEOUT)
+            log.error(
+                "worker %d: job %s %s did not stop within %gs of its %gs timeout; exiting with code %d",
+                os.getpid(),
+                running.name,
+                running.job_id,
+                grace,
+                running.timeout,
+                EXIT_HARD_TIMEOUT,
+            )
             self._return_held()
             for handler in logging.getLogger().handlers:
                 handler.flush()

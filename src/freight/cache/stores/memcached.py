@@ -144,9 +144,11 @@ class MemcachedStore(Store):
     def put(self, key: str, value: bytes, seconds: float | None) -> bool:
         """set."""
         try:
-            return bool(self.client.set(
-                server_key(self._kp + key), value, expire=self._expire(seconds), noreply=False
-            ))
+            return bool(
+                self.client.set(
+                    server_key(self._kp + key), value, expire=self._expire(seconds), noreply=False
+                )
+            )
         except self._errors as exc:
             raise self._error(exc, "put") from exc
 

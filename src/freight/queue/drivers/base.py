@@ -116,9 +116,7 @@ class Queue(ABC):
             jobs.append(job)
         return jobs
 
-    def wait(
-        self, queues: Sequence[str], timeout: float, sleep: Callable[[float], Any] = time.sleep
-    ) -> None:
+    def wait(self, queues: Sequence[str], timeout: float, sleep: Callable[[float], Any] = time.sleep) -> None:
         """Block until a job may be available on ``queues`` or ``timeout`` passes; a driver
         that cannot block on its server waits with ``sleep`` (the worker's wakes on a stop)."""
         sleep(timeout)

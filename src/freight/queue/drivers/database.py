@@ -116,14 +116,21 @@ class DatabaseQueue(Queue):
             t.c.reserved_at.is_not(None),
         )
         self._extend = sa.update(t).where(self._reserved).values(available_at=bp("b_deadline"))
-        self._release_at = sa.update(t).where(self._reserved).values(
-            reserved_at=None, attempts=bp("b_attempts"), available_at=bp("b_available_at")
+        self._release_at = (
+            sa.update(t)
+            .where(self._reserved)
+            .values(reserved_at=None, attempts=bp("b_attempts"), available_at=bp("b_available_at"))
         )
-        self._release_now = sa.update(t).where(self._reserved).values(
-            reserved_at=None, attempts=bp("b_attempts"), available_at=t.c.created_at
+        self._release_now = (
+            sa.update(t)
+            .where(self._reserved)
+            .values(reserved_at=None, attempts=bp("b_attempts"), available_at=t.c.created_at)
         )
-        self._reserve_values = {"reserved_at": bp("b_now"), "available_at": bp("b_deadline"),
-                                "attempts": t.c.attempts + 1}
+        self._reserve_values = {
+            "reserved_at": bp("b_now"),
+            "available_at": bp("b_deadline"),
+            "attempts": t.c.attempts + 1,
+        }
         self._mark = sa.update(t).where(t.c.id.in_(bp("b_ids", expanding=True))).values(self._reserve_values)
         self._next_due = sa.select(sa.func.min(t.c.available_at)).where(
             t.c.queue.in_(bp("b_queues", expanding=True))
@@ -182,7 +189,9 @@ class DatabaseQueue(Queue):
         if self._returning:  # one statement: lock, mark and return the rows
             picked = pick.with_only_columns(t.c.id, t.c.available_at.label("due")).cte("picked")
             self._pick_and_mark = (
-                sa.update(t).where(t.c.id == picked.c.id).values(self._reserve_values)
+                sa.update(t)
+                .where(t.c.id == picked.c.id)
+                .values(self._reserve_values)
                 .returning(t.c.id, t.c.payload, t.c.attempts, picked.c.due)
             )
         self._ready = True
@@ -230,18 +239,31 @@ class DatabaseQueue(Queue):
     def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
         """Insert one job row (one statement; autocommit on PostgreSQL)."""
         now = self.clock()
-        row = {"queue": queue, "payload": raw, "attempts": 0, "reserved_at": None,
-               "available_at": now + delay if delay > 0 else now, "created_at": now}
+        row = {
+            "queue": queue,
+            "payload": raw,
+            "attempts": 0,
+            "reserved_at": None,
+            "available_at": now + delay if delay > 0 else now,
+            "created_at": now,
+        }
         self._run(f"push to queue {queue!r}", lambda conn: conn.execute(self._insert, row), self._writer)
 
     def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
         """Insert many job rows: one executemany INSERT per 1000 rows, in one transaction."""
         now = self.clock()
         rows = [
-            {"queue": queue, "payload": raw, "attempts": 0, "reserved_at": None,
-             "available_at": now + delay if delay > 0 else now, "created_at": now}
+            {
+                "queue": queue,
+                "payload": raw,
+                "attempts": 0,
+                "reserved_at": None,
+                "available_at": now + delay if delay > 0 else now,
+                "created_at": now,
+            }
             for raw, queue, delay in items
         ]
+
         def insert(conn: Connection) -> None:
             for start in range(0, len(rows), INSERT_CHUNK):
                 conn.execute(self._insert, rows[start : start + INSERT_CHUNK])
@@ -259,8 +281,9 @@ class DatabaseQueue(Queue):
         action = f"reserve jobs from queue {name!r}"
         connection = self.name
         if self._returning:
-            rows = list(self._run(action, lambda conn: conn.execute(self._pick_and_mark, params).all(),
-                                  self._settler))
+            rows = list(
+                self._run(action, lambda conn: conn.execute(self._pick_and_mark, params).all(), self._settler)
+            )
             rows.sort(key=lambda r: (r[3], r[0]))
             return [ReservedJob(str(r[0]), name, r[1], r[2], connection, {"token": r[2]}) for r in rows]
 
@@ -273,15 +296,16 @@ class DatabaseQueue(Queue):
             return picked
 
         picked = self._run(action, pick_and_mark, self._reserver)
-        return [
-            ReservedJob(str(r[0]), name, r[1], r[2] + 1, connection, {"token": r[2] + 1}) for r in picked
-        ]
+        return [ReservedJob(str(r[0]), name, r[1], r[2] + 1, connection, {"token": r[2] + 1}) for r in picked]
 
     def ack(self, job: ReservedJob) -> None:
         """Delete the job's row, unless another worker has reserved it since."""
         params = {"b_id": int(job.id), "b_token": job.extra["token"]}
-        self._run(f"acknowledge job {job.id} on queue {job.queue!r}",
-                  lambda conn: conn.execute(self._ack, params), self._settler)
+        self._run(
+            f"acknowledge job {job.id} on queue {job.queue!r}",
+            lambda conn: conn.execute(self._ack, params),
+            self._settler,
+        )
 
     def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
         """Delete many rows: one DELETE per distinct attempts count, in one transaction."""
@@ -290,6 +314,7 @@ class DatabaseQueue(Queue):
             groups.setdefault(job.extra["token"], []).append(int(job.id))
         if not groups:
             return
+
         def delete(conn: Connection) -> None:
             for token, ids in groups.items():
                 conn.execute(self._ack_many, {"b_ids": ids, "b_token": token})
@@ -304,44 +329,56 @@ class DatabaseQueue(Queue):
         seconds from now. A job another worker has reserved since is left alone.
         """
         params: dict[str, Any] = {
-            "b_id": int(job.id), "b_token": job.extra["token"], "b_attempts": job.attempts
+            "b_id": int(job.id),
+            "b_token": job.extra["token"],
+            "b_attempts": job.attempts,
         }
         statement = self._release_now
         if delay > 0:
             statement = self._release_at
             params["b_available_at"] = self.clock() + delay
-        self._run(f"release job {job.id} on queue {job.queue!r}",
-                  lambda conn: conn.execute(statement, params), self._writer)
+        self._run(
+            f"release job {job.id} on queue {job.queue!r}",
+            lambda conn: conn.execute(statement, params),
+            self._writer,
+        )
 
     def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
         """Move the job's reservation deadline to now + ``seconds`` (default ``retry_after``);
         False when the job is no longer reserved by this worker."""
         deadline = self.clock() + (self.retry_after if seconds is None else seconds)
         params = {"b_id": int(job.id), "b_token": job.extra["token"], "b_deadline": deadline}
-        return self._run(f"extend the reservation of job {job.id}",
-                         lambda conn: conn.execute(self._extend, params).rowcount == 1, self._writer)
+        return self._run(
+            f"extend the reservation of job {job.id}",
+            lambda conn: conn.execute(self._extend, params).rowcount == 1,
+            self._writer,
+        )
 
     def size(self, queue: str | None = None) -> int:
         """Rows of ``queue``: ready, delayed and reserved."""
         name = self.queue_name(queue)
-        return self._run(f"count the jobs of queue {name!r}",
-                         lambda conn: int(conn.execute(self._count, {"b_queue": name}).scalar_one()))
+        return self._run(
+            f"count the jobs of queue {name!r}",
+            lambda conn: int(conn.execute(self._count, {"b_queue": name}).scalar_one()),
+        )
 
     def clear(self, queue: str | None = None) -> int:
         """Delete every row of ``queue``; return how many were deleted."""
         name = self.queue_name(queue)
-        return self._run(f"clear queue {name!r}",
-                         lambda conn: int(conn.execute(self._delete_queue, {"b_queue": name}).rowcount))
+        return self._run(
+            f"clear queue {name!r}",
+            lambda conn: int(conn.execute(self._delete_queue, {"b_queue": name}).rowcount),
+        )
 
-    def wait(
-        self, queues: Sequence[str], timeout: float, sleep: Callable[[float], Any] = time.sleep
-    ) -> None:
+    def wait(self, queues: Sequence[str], timeout: float, sleep: Callable[[float], Any] = time.sleep) -> None:
         """Sleep (with ``sleep``) until the earliest job of ``queues`` falls due, at most
         ``timeout`` seconds (databases offer no portable blocking wait, so a push is seen on
         the next poll)."""
         names = list(queues) or [self.default_queue]
-        due = self._run(f"wait for jobs on {', '.join(repr(n) for n in names)}",
-                        lambda conn: conn.execute(self._next_due, {"b_queues": names}).scalar())
+        due = self._run(
+            f"wait for jobs on {', '.join(repr(n) for n in names)}",
+            lambda conn: conn.execute(self._next_due, {"b_queues": names}).scalar(),
+        )
         block = timeout if due is None else min(timeout, float(due) - self.clock())
         if block > 0:
             sleep(block)

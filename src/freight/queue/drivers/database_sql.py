@@ -57,6 +57,7 @@ def row_locks(dialect: Any) -> tuple[bool, str]:
         skip = bool(getattr(dialect, "supports_for_update_skip_locked", False))
     return skip, "FOR UPDATE SKIP LOCKED" if skip else "FOR UPDATE"
 
+
 def is_deadlock(exc: Exception) -> bool:
     """True when the database rolled the transaction back to break a deadlock (or a lock
     wait timed out): running it again is safe."""

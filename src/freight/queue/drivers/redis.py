@@ -262,9 +262,7 @@ class RedisQueue(Queue):
             self._fail(exc, f"clear queue {name!r}")
 
     # -- blocking -----------------------------------------------------------------------
-    def wait(
-        self, queues: Sequence[str], timeout: float, sleep: Callable[[float], Any] = time.sleep
-    ) -> None:
+    def wait(self, queues: Sequence[str], timeout: float, sleep: Callable[[float], Any] = time.sleep) -> None:
         """Block on the server until a job is ready, a delayed job or an expiring reservation
         falls due, or ``timeout`` seconds pass. With several queues, block on each in turn
         for at most ``WAIT_SLICE`` seconds (a blocking command cannot watch several
