@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from freight.cache.async_repository import AsyncMethods
 from freight.cache.events import (
     CacheEvent,
     CacheFlushed,
@@ -39,8 +40,9 @@ R = TypeVar("R")
 _MISSING: Any = object()
 
 
-class Repository:
-    """The cache API of one store: get, put, add, remember, locks, counters and events."""
+class Repository(AsyncMethods):
+    """The cache API of one store: get, put, add, remember, locks, counters and events (and their
+    ``a*`` coroutine twins, see :mod:`freight.cache.async_repository`)."""
 
     def __init__(
         self,
