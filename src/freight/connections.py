@@ -96,6 +96,9 @@ def async_redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> A
         raise MissingDependencyError("redis", "redis", driver) from exc
     options = {k: config[k] for k in _REDIS_OPTIONS if k in config}
     options.setdefault("socket_connect_timeout", 5)
+    topology = topology_client(config, options, driver, aio=True)
+    if topology is not None:
+        return topology
     url = config.get("url") or (None if "host" in config else os.environ.get("FREIGHT_REDIS_URL"))
     if url:
         return aioredis.Redis.from_url(str(url), **options)

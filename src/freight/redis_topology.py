@@ -60,14 +60,17 @@ def _url_parts(url: str) -> tuple[str, list[str], str | None, str | None]:
     return parts.scheme, [h for h in netloc.split(",") if h], user, password
 
 
-def topology_client(config: Mapping[str, Any], options: dict[str, Any], driver: str) -> Any:
-    """A cluster or sentinel client when ``config`` asks for one, else None."""
+def topology_client(
+    config: Mapping[str, Any], options: dict[str, Any], driver: str, *, aio: bool = False
+) -> Any:
+    """A cluster or sentinel client when ``config`` asks for one, else None (``redis.asyncio``
+    classes with ``aio``)."""
     url = str(config.get("url") or "")
     if url.startswith(CLUSTER_SCHEME + "://"):
         scheme, hosts, user, password = _url_parts(url)
         if user:
             options.setdefault("username", user)
-        return _cluster(parse_nodes(hosts, driver, "url"), password or config.get("password"), options)
+        return _cluster(parse_nodes(hosts, driver, "url"), password or config.get("password"), options, aio)
     if url.startswith(SENTINEL_SCHEME + "://"):
         scheme, hosts, user, password = _url_parts(url)
         path = [p for p in urlsplit(url).path.split("/") if p]
@@ -80,6 +83,7 @@ def topology_client(config: Mapping[str, Any], options: dict[str, Any], driver: 
             password or config.get("password"),
             config,
             options,
+            aio,
         )
     if config.get("sentinels"):
         return _sentinel(
@@ -89,6 +93,7 @@ def topology_client(config: Mapping[str, Any], options: dict[str, Any], driver: 
             config.get("password"),
             config,
             options,
+            aio,
         )
     if config.get("cluster") or config.get("startup_nodes"):
         nodes = config.get("startup_nodes")
@@ -102,18 +107,25 @@ def topology_client(config: Mapping[str, Any], options: dict[str, Any], driver: 
                 nodes = [f"{config.get('host', '127.0.0.1')}:{config.get('port', 6379)}"]
         if int(config.get("db", 0)) != 0:
             raise ConfigurationError(f"the {driver!r} driver: Redis Cluster has only database 0 (db = 0)")
-        return _cluster(parse_nodes(nodes, driver, "startup_nodes"), config.get("password"), options)
+        return _cluster(parse_nodes(nodes, driver, "startup_nodes"), config.get("password"), options, aio)
     return None
 
 
-def _cluster(nodes: list[tuple[str, int]], password: Any, options: dict[str, Any]) -> Any:
-    from redis.cluster import ClusterNode, RedisCluster
+def _cluster(nodes: list[tuple[str, int]], password: Any, options: dict[str, Any], aio: bool) -> Any:
+    if aio:
+        from redis.asyncio.cluster import ClusterNode as AsyncNode
+        from redis.asyncio.cluster import RedisCluster as AsyncCluster
 
-    node: Any = ClusterNode  # untyped in redis-py
+        node: Any = AsyncNode
+        cluster: Any = AsyncCluster
+    else:
+        from redis.cluster import ClusterNode, RedisCluster
+
+        node, cluster = ClusterNode, RedisCluster  # untyped in redis-py
     if password and "password" not in options:
         options["password"] = password
     options.pop("db", None)
-    return RedisCluster(startup_nodes=[node(h, p) for h, p in nodes], **options)
+    return cluster(startup_nodes=[node(h, p) for h, p in nodes], **options)
 
 
 def _sentinel(
@@ -123,10 +135,12 @@ def _sentinel(
     password: Any,
     config: Mapping[str, Any],
     options: dict[str, Any],
+    aio: bool,
 ) -> Any:
+    from redis.asyncio.sentinel import Sentinel as AsyncSentinel
     from redis.sentinel import Sentinel as UntypedSentinel
 
-    sentinel_class: Any = UntypedSentinel  # untyped in redis-py
+    sentinel_class: Any = AsyncSentinel if aio else UntypedSentinel  # untyped in redis-py
     if not service:
         raise ConfigurationError(
             "a Redis Sentinel config needs 'service_name' (the name the sentinels monitor, "
