@@ -119,9 +119,7 @@ class AsyncRedisOps:
             client = self._bound().client
             wire = [self._store.redis_key(k) for k in keys]
             # a cluster splits MGET per hash slot
-            values = await (
-                client.mget_nonatomic(wire) if hasattr(client, "nodes_manager") else client.mget(wire)
-            )
+            values = await (client.mget_nonatomic(wire) if is_cluster(client) else client.mget(wire))
         except self._redis_error as exc:
             raise self._store.translate_error(exc, "get many") from exc
         return dict(zip(keys, values, strict=True))
