@@ -15,7 +15,9 @@ apply the same rules:
 from __future__ import annotations
 
 import logging
+import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,11 +25,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from freight.errors import JobTimeoutError, MaxAttemptsExceededError, PayloadError
+from freight.errors import JobImportError, JobTimeoutError, MaxAttemptsExceededError, PayloadError
 from freight.queue.backoff import BackoffPolicy, delay_for, exponential
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.job import DEFAULT_TIMEOUT, DEFAULT_TRIES, Job
-from freight.queue.payload import loads, resolve_job_class
+from freight.queue.payload import loads, options, resolve_job_class
 from freight.queue.signals import Alarm
 from freight.timeutil import seconds_from
 
@@ -64,7 +66,8 @@ class Running:
     """The job in progress, as the watchdog sees it."""
 
     job: ReservedJob
-    instance: Job
+    instance: Job | None
+    """None until the job's class is imported (never, when the import fails)"""
     name: str
     job_id: str
     payload: dict[str, Any]
@@ -75,6 +78,8 @@ class Running:
     started: float
     hard_deadline: float
     settled: bool = False
+    backoff: BackoffPolicy = None
+    """the payload's own backoff (None: the job class's, else the worker's)"""
 
 
 @dataclass(slots=True)
@@ -147,6 +152,8 @@ class Runner:
         self.grace = grace
         self.current: Running | None = None
         self.last_error: BaseException | None = None
+        #: jobs in a row whose module could not be imported (the worker stops past a limit)
+        self.import_failures = 0
         self._classes: dict[str, type[Job]] = {}
         self._settle = threading.Lock()
 
@@ -157,22 +164,40 @@ class Runner:
         self.last_error = None
         name = "?"
         try:
+            if "malformed" in job.extra:  # the driver could not read the entry itself
+                raise PayloadError(str(job.extra["malformed"]))
             payload = loads(job.raw, self.queue.signer)
             name = payload["job"]
-            instance = self._instantiate(name, payload["data"])
-            running = self._running(job, instance, name, payload, started)
+            running = self._running(job, name, payload, started)
         except PayloadError as exc:
             return self._fail_bad(job, name, exc)
-        instance.attempts, instance.job_id = job.attempts, running.job_id
-        instance._released = instance._failure = None
-        spent = self._spent(running, started)
-        if spent is not None:
+        spent = self._spent(running, started)  # before the import: a module that kills its importer
+        if spent is not None:  # cannot crash-loop the worker past the job's tries
             running.settled = True
             return self._fail(running, spent, started)
+        try:
+            instance = running.instance = self._instantiate(name, payload["data"])
+        except JobImportError as exc:
+            self.import_failures += 1
+            log.error(
+                "%s %s cannot be imported in worker %d (cwd %s): %s",
+                name,
+                running.job_id,
+                os.getpid(),
+                os.getcwd(),
+                exc,
+            )
+            return self._after_error(running, exc, self.clock())
+        except PayloadError as exc:
+            return self._fail_bad(job, name, exc)
+        self.import_failures = 0
+        instance.attempts, instance.job_id = job.attempts, running.job_id
+        instance._released = instance._failure = None
         if self.hooks.active:
             self._emit("processing", running)
         error: Exception | None = None
         self.current = running
+        pid = os.getpid()
         try:
             try:
                 self.alarm.arm(running.timeout)
@@ -183,6 +208,8 @@ class Runner:
             except Exception as exc:
                 error = exc
         finally:  # a BaseException leaves the job reserved: it comes back after retry_after
+            if os.getpid() != pid:  # the job forked and returned in the child: never
+                os._exit(0)  # let a copy of the worker run the next job
             with self._settle:
                 self.current = None
                 abandoned, running.settled = running.settled, True
@@ -226,29 +253,20 @@ class Runner:
         except Exception as exc:
             raise PayloadError(f"job {name!r} cannot be built from its data: {exc!r}") from exc
 
-    def _running(
-        self, job: ReservedJob, instance: Job, name: str, payload: dict[str, Any], started: float
-    ) -> Running:
-        try:
-            max_tries = payload.get("max_tries")
-            fallback = self.defaults.tries if self.defaults.tries is not None else DEFAULT_TRIES
-            tries = int(max_tries if max_tries is not None else fallback)
-            until = payload.get("retry_until")
-            retry_until = None if until is None else float(until)
-            raw_timeout = payload.get("timeout")
-            if raw_timeout is None:
-                raw_timeout = self.defaults.timeout if self.defaults.timeout is not None else DEFAULT_TIMEOUT
-            timeout = float(raw_timeout)
-        except (TypeError, ValueError) as exc:
-            raise PayloadError(
-                f"payload of {name!r} has an invalid max_tries, timeout or retry_until"
-            ) from exc
+    def _running(self, job: ReservedJob, name: str, payload: dict[str, Any], started: float) -> Running:
+        given = options(payload)
+        max_tries, retry_until = given.max_tries, given.retry_until
+        fallback = self.defaults.tries if self.defaults.tries is not None else DEFAULT_TRIES
+        tries = max_tries if max_tries is not None else fallback
+        timeout = given.timeout
+        if timeout is None:
+            timeout = self.defaults.timeout if self.defaults.timeout is not None else DEFAULT_TIMEOUT
         limited = tries > 0 and (retry_until is None or max_tries is not None)
         grace = self.grace
         deadline = started + timeout + grace if timeout > 0 and grace is not None else float("inf")
         return Running(
             job,
-            instance,
+            None,
             name,
             str(payload["uuid"]),
             payload,
@@ -258,7 +276,17 @@ class Runner:
             timeout,
             started,
             deadline,
+            backoff=given.backoff,
         )
+
+    def _loaded(self, running: Running) -> Job | None:
+        """The job built from its payload when its module is already imported (a job that
+        failed before its import gets its ``failed()`` hook only then: importing now could
+        crash the worker again)."""
+        module = running.name.partition(":")[0]
+        if running.name not in self._classes and module not in sys.modules:
+            return None
+        return self._instantiate(running.name, running.payload["data"])
 
     def _spent(self, running: Running, now: float) -> MaxAttemptsExceededError | None:
         if running.retry_until is not None and now >= running.retry_until:
@@ -271,8 +299,8 @@ class Runner:
         return None
 
     def _backoff(self, running: Running) -> float:
-        policy = running.payload.get("backoff")
-        if policy is None:
+        policy = running.backoff
+        if policy is None and running.instance is not None:
             policy = running.instance.backoff
         if policy is None:
             policy = self.defaults.backoff
@@ -317,7 +345,9 @@ class Runner:
         if not self._record(running.job, running.name, error):
             return Outcome.RETRY
         try:
-            running.instance.failed(error)
+            instance = running.instance or self._loaded(running)
+            if instance is not None:
+                instance.failed(error)
         except Exception:
             log.exception("the failed() hook of %s %s raised", running.name, running.job_id)
         self.ack(running.job)
