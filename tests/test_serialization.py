@@ -199,3 +199,17 @@ json_values = st.recursive(
 def test_the_compact_encoder_matches_the_standard_one(value: Any) -> None:
     standard = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     assert encode_json(value) == standard
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**5000, -(10**5000), [10**5000], {"n": 10**4400}, (1, 10**4301)],
+    ids=["int", "negative", "in a list", "in a dict", "in a tuple"],
+)
+def test_integers_past_the_digit_limit_raise_serialization_error(value: Any) -> None:
+    """Issue 12, item 8: an int over 4,300 digits is a SerializationError, not a raw ValueError."""
+    for codec in (JsonCodec(), make_codec("json", K), make_codec("pickle", K)):
+        if codec.name == "signed-pickle" and type(value) is not int:
+            continue  # pickle stores big ints inside containers natively
+        with pytest.raises(SerializationError):
+            codec.dumps(value)
