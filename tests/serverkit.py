@@ -9,7 +9,8 @@ down`` stops everything.
 
     cluster    3 masters + 3 replicas   127.0.0.1:17001-17006
     sentinel   master 17101, replica 17102, sentinels 17111-17113, service "freight-test"
-    ring       memcached 17201-17203
+    ring       memcached 17201-17203 (ring N, for pytest-xdist worker gwN: 17201+3N..17203+3N,
+               so one worker's flush_all never empties another's)
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ SENTINEL_MASTER, SENTINEL_REPLICA = 17101, 17102
 SENTINEL_PORTS = (17111, 17112, 17113)
 SERVICE = "freight-test"
 RING_PORTS = (17201, 17202, 17203)
+
+
+def ring_ports(index: int = 0) -> tuple[int, ...]:
+    """The three ports of ring ``index`` (one per pytest-xdist worker)."""
+    return tuple(p + 3 * index for p in RING_PORTS)
+
+
 ROOT = Path(os.environ.get("FREIGHT_SCALEOUT_DIR", "/tmp/freight-scaleout"))
 
 
@@ -219,15 +227,15 @@ def start_memcached(port: int, *, daemon: bool = True) -> subprocess.Popen[bytes
     return proc
 
 
-def ring_healthy() -> bool:
-    """Every ring node answers."""
-    return all(memcached_up(p) for p in RING_PORTS)
+def ring_healthy(index: int = 0) -> bool:
+    """Every node of ring ``index`` answers."""
+    return all(memcached_up(p) for p in ring_ports(index))
 
 
-def start_ring() -> None:
-    """Three memcached nodes."""
-    _stop_ports(RING_PORTS)
-    for port in RING_PORTS:
+def start_ring(index: int = 0) -> None:
+    """Three memcached nodes (ring ``index``)."""
+    _stop_ports(ring_ports(index))
+    for port in ring_ports(index):
         start_memcached(port)
 
 
@@ -238,8 +246,9 @@ SETUPS = {
 }
 
 
-def ensure(name: str) -> None:
-    """Start setup ``name`` unless it already runs healthy (once across processes: a file lock)."""
+def ensure(name: str, index: int = 0) -> None:
+    """Start setup ``name`` unless it already runs healthy (once across processes: a file lock);
+    ``index`` picks one of several memcached rings."""
     healthy, start, binaries = SETUPS[name]
     missing = [b for b in binaries if shutil.which(b) is None]
     if missing:
@@ -247,15 +256,19 @@ def ensure(name: str) -> None:
             f"serverkit: {name} needs {', '.join(missing)} (apt-get install redis-server memcached)"
         )
     ROOT.mkdir(parents=True, exist_ok=True)
-    with open(ROOT / f"{name}.lock", "w") as lock:
+    with open(ROOT / f"{name}{index or ''}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not healthy():
-            start()
+        if name != "ring":
+            if not healthy():
+                start()
+        elif not ring_healthy(index):
+            start_ring(index)
 
 
 def stop_all() -> None:
     """Stop every server this module starts."""
-    _stop_ports(CLUSTER_PORTS + (SENTINEL_MASTER, SENTINEL_REPLICA) + SENTINEL_PORTS + RING_PORTS)
+    rings = tuple(p for i in range(8) for p in ring_ports(i) if (ROOT / str(p)).exists())
+    _stop_ports(CLUSTER_PORTS + (SENTINEL_MASTER, SENTINEL_REPLICA) + SENTINEL_PORTS + rings)
 
 
 if __name__ == "__main__":
