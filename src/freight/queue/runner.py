@@ -91,6 +91,8 @@ class JobEvent:
     exception: BaseException | None = None
     delay: float | None = None
     duration: float | None = None
+    payload: dict[str, Any] | None = None
+    """the decoded payload (None for a payload that cannot be read)"""
 
 
 class Hooks:
@@ -381,6 +383,7 @@ class Runner:
                 error,
                 delay,
                 duration,
+                running.payload,
             )
         )
 
