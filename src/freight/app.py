@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from freight.cache.manager import CacheManager
     from freight.metrics import CacheMetrics
     from freight.queue.manager import QueueManager
+    from freight.schedule.schedule import Schedule
 
 __all__ = ["Application", "current_app"]
 
@@ -37,6 +38,7 @@ class Application:
         self._queue: QueueManager | None = None
         #: what records the cache stores' counters (None until cache() or when metrics are off)
         self.cache_metrics: CacheMetrics | None = None
+        self._schedule: Schedule | None = None
         self.make_current()
 
     @classmethod
@@ -77,6 +79,16 @@ class Application:
                 if self._queue is None:
                     self._queue = QueueManager(self.config["queue"])
         return self._queue
+
+    def schedule(self) -> Schedule:
+        """The application's schedule of jobs, callables and commands (created on first use)."""
+        if self._schedule is None:
+            from freight.schedule.schedule import Schedule
+
+            with self._guard:
+                if self._schedule is None:
+                    self._schedule = Schedule(self)
+        return self._schedule
 
     def close(self) -> None:
         """Close every resolved store and connection (``with Application(...) as app:`` does it

@@ -81,6 +81,7 @@ class WorkerMetrics:
         self._pending = 0
         self._next_sample = 0.0
         self._lock = threading.Lock()
+        self._thread: int | None = None  # the worker's thread: listeners are shared per manager
         recorder.add_source(self.drain)
         recorder.heartbeat(self.info)
 
@@ -94,6 +95,8 @@ class WorkerMetrics:
     # -- events (the worker's thread) -----------------------------------------------------
     def processing(self, event: Any) -> None:
         """A job starts: remember it as current and record its wait (first attempts only)."""
+        if self._thread != threading.get_ident() or event.connection != self.connection:
+            return
         now = self.clock()
         self.current = {"id": event.job_id, "job": event.job_class, "queue": event.queue, "started": now}
         payload = getattr(event, "payload", None)
@@ -107,6 +110,8 @@ class WorkerMetrics:
 
     def finished(self, event: Any) -> None:
         """A job was processed, retried or failed: count it and its runtime."""
+        if self._thread != threading.get_ident() or event.connection != self.connection:
+            return
         now = self.clock()
         kind = event.event
         duration = event.duration
@@ -188,12 +193,14 @@ class WorkerMetrics:
 
     # -- lifetime ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Start flushing in the background."""
+        """Record the events of the calling (worker) thread; start flushing in the background."""
+        self._thread = threading.get_ident()
         self.recorder.start()
 
     def stop(self) -> None:
         """Flush what is left (with a last backlog sample) and remove this worker's heartbeat."""
         self._next_sample = 0.0
+        self._thread = None
         self.recorder.stop()
         try:
             self.recorder.store.forget_worker(self.id)
