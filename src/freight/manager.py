@@ -144,8 +144,12 @@ class Manager(Generic[T]):
                 f"{self.kind} {name!r} uses unknown driver {driver!r}; "
                 f"known drivers: {', '.join(self.drivers())}"
             )
-        return factory(self.prepare_config(config), self)
+        return self.adopt(factory(self.prepare_config(config), self))
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Hook for subclasses to fill in shared settings before a factory sees the config."""
         return config
+
+    def adopt(self, instance: T) -> T:
+        """Hook for subclasses to wire a freshly built instance to the manager; returns it."""
+        return instance

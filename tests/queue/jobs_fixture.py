@@ -350,6 +350,8 @@ class MemoryQueue(Queue):
 class BatchMemoryQueue(MemoryQueue):
     """A MemoryQueue that acknowledges in batches."""
 
+    batch_acks = True
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.batches: list[int] = []

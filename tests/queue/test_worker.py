@@ -268,7 +268,7 @@ def test_hooks_see_processing_processed_retrying_and_failed(manager: QueueManage
         ("processing", "Boom", 2, None),
         ("failed", "Boom", 2, None),
     ]
-    with pytest.raises(ValueError, match="unknown worker event"):
+    with pytest.raises(ValueError, match="unknown queue event"):
         w.on("finished", record)
 
 

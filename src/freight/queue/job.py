@@ -102,6 +102,16 @@ class Job:
             exc if exc is not None else QueueError(f"{type(self).__qualname__} marked itself as failed")
         )
 
+    # -- what the worker reads after handle() --------------------------------------------
+    def reset_outcome(self) -> None:
+        """Forget earlier :meth:`release` / :meth:`fail` requests (called before ``handle()``)."""
+        self._released = None
+        self._failure = None
+
+    def requested_outcome(self) -> tuple[BaseException | None, Duration | None]:
+        """``(failure, release delay)`` requested by :meth:`fail` / :meth:`release` during ``handle()``."""
+        return self._failure, self._released
+
     # -- payload helpers ------------------------------------------------------------------
     def get_data(self) -> dict[str, Any]:
         """The data to put in the payload (a JSON-encodable dict)."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from freight.manager import DriverFactory, Manager, import_object
 from freight.queue.drivers.base import Queue, ReservedJob
+from freight.queue.events import JobEvent, QueueEvents
 from freight.queue.failed import FailedJobStore, make_failed_store
 from freight.timeutil import Duration
 
@@ -48,6 +49,8 @@ class QueueManager(Manager[Queue]):
     ) -> None:
         super().__init__(config)
         self.clock = clock
+        #: the listeners every connection of this manager (and every worker on them) emits to
+        self.events = QueueEvents()
         self._failed: FailedJobStore | None = None
         self._failed_lock = threading.Lock()
 
@@ -58,6 +61,17 @@ class QueueManager(Manager[Queue]):
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Give every driver the manager's clock (``config['clock']``) unless it has one."""
         return {**config, "clock": config.get("clock") or self.clock}
+
+    def adopt(self, instance: Queue) -> Queue:
+        """Make a new connection emit through this manager's events."""
+        instance.events = self.events
+        return instance
+
+    def on(self, event: str, fn: Callable[[JobEvent], Any]) -> QueueManager:
+        """Call ``fn(JobEvent)`` on ``event`` (pushed, processing, processed, retrying, failed)
+        for every connection of this manager; returns self."""
+        self.events.on(event, fn)
+        return self
 
     def connection(self, name: str | None = None) -> Queue:
         """The connection called ``name`` (default: the default connection)."""

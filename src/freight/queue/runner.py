@@ -1,4 +1,7 @@
-"""Running one reserved job: decode, resolve, run under its soft timeout, then ack, release or fail.
+"""Running one reserved job: decode, resolve, run under its soft timeout, then decide its outcome.
+
+What happens once the outcome is decided (ack, release or failed-store record, then the
+log line, then the event) is :mod:`freight.queue.outcomes`.
 
 Shared by the :class:`~freight.queue.worker.Worker` and the ``sync`` driver, so both
 apply the same rules:
@@ -20,13 +23,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from freight.errors import JobTimeoutError, MaxAttemptsExceededError, PayloadError
 from freight.queue.backoff import BackoffPolicy, delay_for, exponential
 from freight.queue.drivers.base import Queue, ReservedJob
+from freight.queue.events import JobEvent, QueueEvents
 from freight.queue.job import DEFAULT_TIMEOUT, DEFAULT_TRIES, Job
+from freight.queue.outcomes import STORE_RETRY_DELAY, Outcome, Outcomes, Running, job_event
 from freight.queue.payload import loads, resolve_job_class
 from freight.queue.signals import Alarm
 from freight.timeutil import seconds_from
@@ -34,20 +38,9 @@ from freight.timeutil import seconds_from
 if TYPE_CHECKING:
     from freight.queue.failed import FailedJobStore
 
-__all__ = ["Defaults", "Hooks", "JobEvent", "Outcome", "Runner", "Running"]
+__all__ = ["STORE_RETRY_DELAY", "Defaults", "Hooks", "JobEvent", "Outcome", "Runner", "Running"]
 
 log = logging.getLogger("freight.worker")
-T = TypeVar("T")
-#: seconds before a job whose failure could not be recorded is tried again
-STORE_RETRY_DELAY = 60.0
-
-
-class Outcome(StrEnum):
-    """What became of one reservation."""
-
-    DONE = "DONE"
-    RETRY = "RETRY"
-    FAIL = "FAIL"
 
 
 @dataclass(slots=True)
@@ -59,63 +52,8 @@ class Defaults:
     timeout: float | None = None
 
 
-@dataclass(slots=True)
-class Running:
-    """The job in progress, as the watchdog sees it."""
-
-    job: ReservedJob
-    instance: Job
-    name: str
-    job_id: str
-    payload: dict[str, Any]
-    tries: int
-    limited: bool
-    retry_until: float | None
-    timeout: float
-    started: float
-    hard_deadline: float
-    settled: bool = False
-
-
-@dataclass(slots=True)
-class JobEvent:
-    """What a hook receives: ``event`` is processing, processed, retrying or failed."""
-
-    event: str
-    connection: str
-    queue: str
-    job_id: str
-    job_class: str
-    attempts: int
-    instance: Job | None = None
-    exception: BaseException | None = None
-    delay: float | None = None
-    duration: float | None = None
-
-
-class Hooks:
-    """Plain callables run on job events; a hook that raises is logged and ignored."""
-
-    EVENTS = ("processing", "processed", "retrying", "failed")
-
-    def __init__(self) -> None:
-        self._fns: dict[str, list[Callable[[JobEvent], Any]]] = {e: [] for e in self.EVENTS}
-        self.active = False
-
-    def on(self, event: str, fn: Callable[[JobEvent], Any]) -> None:
-        """Call ``fn(JobEvent)`` on ``event``."""
-        if event not in self._fns:
-            raise ValueError(f"unknown worker event {event!r}; known events: {', '.join(self.EVENTS)}")
-        self._fns[event].append(fn)
-        self.active = True
-
-    def emit(self, event: JobEvent) -> None:
-        """Call every hook registered for ``event.event``."""
-        for fn in self._fns[event.event]:
-            try:
-                fn(event)
-            except Exception:
-                log.exception("worker hook %r for %r raised", fn, event.event)
+#: the worker's event listeners, before they became the queue's events (an alias for one release)
+Hooks = QueueEvents
 
 
 class Runner:
@@ -130,31 +68,32 @@ class Runner:
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
         alarm: Alarm | None = None,
-        hooks: Hooks | None = None,
-        ack: Callable[[ReservedJob], None] | None = None,
-        guard: Callable[[Callable[[], Any]], Any] | None = None,
+        outcomes: Outcomes | None = None,
         grace: float | None = 5.0,
     ) -> None:
         self.queue = queue
-        self.failed_store = failed_store
         self.defaults = defaults or Defaults()
         self.clock = clock
         self.rand = rand
         self.alarm = alarm or Alarm()
-        self.hooks = hooks or Hooks()
-        self.ack = ack or queue.ack
-        self.guard: Callable[[Callable[[], Any]], Any] = guard or (lambda fn: fn())
+        #: writes, logs and announces each outcome (acks, releases, failed-store records)
+        self.outcomes = outcomes or Outcomes(queue, failed_store)
         self.grace = grace
         self.current: Running | None = None
-        self.last_error: BaseException | None = None
         self._classes: dict[str, type[Job]] = {}
         self._settle = threading.Lock()
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The error of the last job that failed for good (None after a job that did not fail)."""
+        return self.outcomes.last_error
 
     # -- one job ------------------------------------------------------------------------
     def process(self, job: ReservedJob) -> Outcome:
         """Run one reserved job to its outcome."""
         started = self.clock()
-        self.last_error = None
+        outcomes = self.outcomes
+        outcomes.last_error = None
         name = "?"
         try:
             payload = loads(job.raw, self.queue.signer)
@@ -162,15 +101,16 @@ class Runner:
             instance = self._instantiate(name, payload["data"])
             running = self._running(job, instance, name, payload, started)
         except PayloadError as exc:
-            return self._fail_bad(job, name, exc)
+            return outcomes.bad_payload(job, name, exc)
         instance.attempts, instance.job_id = job.attempts, running.job_id
-        instance._released = instance._failure = None
+        instance.reset_outcome()
         spent = self._spent(running, started)
         if spent is not None:
             running.settled = True
-            return self._fail(running, spent, started)
-        if self.hooks.active:
-            self._emit("processing", running)
+            return outcomes.fail(running, spent, started)
+        events = self.queue.events
+        if events.active:
+            events.emit(job_event(self.queue, "processing", running))
         error: Exception | None = None
         self.current = running
         try:
@@ -189,19 +129,14 @@ class Runner:
         if abandoned:  # the watchdog gave up on this job and recorded the attempt
             return Outcome.FAIL
         now = self.clock()
-        if instance._failure is not None:
-            return self._fail(running, instance._failure, now)
+        failure, released = instance.requested_outcome()
+        if failure is not None:
+            return outcomes.fail(running, failure, now)
         if error is not None:
             return self._after_error(running, error, now)
-        if instance._released is not None:
-            delay = max(0.0, seconds_from(instance._released, now))
-            return self._retry(running, delay, None, now, "released")
-        self.ack(job)
-        if log.isEnabledFor(logging.INFO):
-            log.info("%s %s %.1fms DONE", name, running.job_id, (now - started) * 1000)
-        if self.hooks.active:
-            self._emit("processed", running, duration=now - started)
-        return Outcome.DONE
+        if released is not None:
+            return outcomes.retry(running, max(0.0, seconds_from(released, now)), None, now, "released")
+        return outcomes.done(running, now)
 
     def give_up(self, running: Running, exc: BaseException) -> bool:
         """Record the attempt of a job that overran its hard limit (from the watchdog thread).
@@ -288,101 +223,8 @@ class Runner:
         if running.retry_until is not None and now + delay >= running.retry_until:
             can_retry = False
         if can_retry:
-            return self._retry(running, delay, error, now, "")
-        return self._fail(running, error, now)
-
-    # -- outcomes --------------------------------------------------------------------------
-    def _retry(
-        self, running: Running, delay: float, error: BaseException | None, now: float, why: str
-    ) -> Outcome:
-        job = running.job
-        self.guard(lambda: self.queue.release(job, delay))
-        if log.isEnabledFor(logging.WARNING):
-            reason = f"{type(error).__name__}: {error}" if error is not None else why
-            log.warning(
-                "%s %s %.1fms RETRY in %gs (attempt %d/%s: %s)",
-                running.name,
-                running.job_id,
-                (now - running.started) * 1000,
-                round(delay, 3),
-                job.attempts,
-                running.tries if running.limited else "-",
-                reason,
-            )
-        if self.hooks.active:
-            self._emit("retrying", running, error, delay, now - running.started)
-        return Outcome.RETRY
-
-    def _fail(self, running: Running, error: BaseException, now: float) -> Outcome:
-        if not self._record(running.job, running.name, error):
-            return Outcome.RETRY
-        try:
-            running.instance.failed(error)
-        except Exception:
-            log.exception("the failed() hook of %s %s raised", running.name, running.job_id)
-        self.ack(running.job)
-        self.last_error = error
-        log.error(
-            "%s %s %.1fms FAIL (attempt %d): %s: %s",
-            running.name,
-            running.job_id,
-            (now - running.started) * 1000,
-            running.job.attempts,
-            type(error).__name__,
-            error,
-        )
-        if self.hooks.active:
-            self._emit("failed", running, error, duration=now - running.started)
-        return Outcome.FAIL
-
-    def _fail_bad(self, job: ReservedJob, name: str, error: PayloadError) -> Outcome:
-        if not self._record(job, name, error):
-            return Outcome.RETRY
-        self.ack(job)
-        self.last_error = error
-        log.error("%s %s FAIL (bad payload on %s:%s): %s", name, job.id, self.queue.name, job.queue, error)
-        if self.hooks.active:
-            self.hooks.emit(
-                JobEvent("failed", self.queue.name, job.queue, job.id, name, job.attempts, exception=error)
-            )
-        return Outcome.FAIL
-
-    def _record(self, job: ReservedJob, name: str, error: BaseException) -> bool:
-        try:
-            self.failed_store().log(self.queue.name, job.queue, job.raw, error)
-        except Exception:
-            log.exception(
-                "cannot record failed job %s %s; releasing it to try again in %gs",
-                name,
-                job.id,
-                STORE_RETRY_DELAY,
-            )
-            self.guard(lambda: self.queue.release(job, STORE_RETRY_DELAY))
-            return False
-        return True
-
-    def _emit(
-        self,
-        event: str,
-        running: Running,
-        error: BaseException | None = None,
-        delay: float | None = None,
-        duration: float | None = None,
-    ) -> None:
-        self.hooks.emit(
-            JobEvent(
-                event,
-                self.queue.name,
-                running.job.queue,
-                running.job_id,
-                running.name,
-                running.job.attempts,
-                running.instance,
-                error,
-                delay,
-                duration,
-            )
-        )
+            return self.outcomes.retry(running, delay, error, now)
+        return self.outcomes.fail(running, error, now)
 
 
 def hard_timeout_error(running: Running, grace: float) -> JobTimeoutError:

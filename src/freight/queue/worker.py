@@ -1,8 +1,11 @@
 """The Worker: reserves jobs from a connection's queues in strict priority order and runs them.
 
-The loop is :meth:`Worker.run`; running one job is :class:`~freight.queue.runner.Runner`,
-the heartbeat and watchdog thread is :class:`~freight.queue.monitor.Monitor`, signals
-are :mod:`freight.queue.signals`.
+The loop is :meth:`Worker.run`; running one job is :class:`~freight.queue.runner.Runner`;
+acking, releasing or recording it, then logging it, then emitting its event is
+:class:`~freight.queue.outcomes.Outcomes` (batched acks included); the heartbeat and
+watchdog thread is :class:`~freight.queue.monitor.Monitor`; signals are
+:mod:`freight.queue.signals`; retrying while the connection is down is
+:class:`~freight.queue.reconnect.Reconnect`.
 
 Exit codes of :meth:`Worker.run` (and ``python -m freight work``):
 
@@ -26,21 +29,23 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from freight.app import Application
 from freight.errors import QueueConnectionError
 from freight.queue.backoff import BackoffPolicy
 from freight.queue.drivers.base import Queue, ReservedJob
+from freight.queue.events import JobEvent, QueueEvents
 from freight.queue.manager import QueueManager
 from freight.queue.monitor import Monitor, resident_mb
-from freight.queue.runner import Defaults, Hooks, JobEvent, Runner, Running, hard_timeout_error
+from freight.queue.outcomes import Outcomes, Running
+from freight.queue.reconnect import RECONNECT_CAP, Reconnect
+from freight.queue.runner import Defaults, Runner, hard_timeout_error
 from freight.queue.signals import Alarm, StopSignals
 
-__all__ = ["EXIT_HARD_TIMEOUT", "EXIT_MEMORY", "EXIT_OK", "Worker"]
+__all__ = ["EXIT_HARD_TIMEOUT", "EXIT_MEMORY", "EXIT_OK", "RECONNECT_CAP", "Worker"]
 
 log = logging.getLogger("freight.worker")
-T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_HARD_TIMEOUT = 3
@@ -48,8 +53,6 @@ EXIT_MEMORY = 4
 
 #: seconds of work one prefetched batch may hold (bounds the priority inversion of prefetching)
 PREFETCH_BUDGET = 0.25
-#: the longest pause between attempts to reach a connection that is down
-RECONNECT_CAP = 30.0
 #: seconds an idle worker blocks on a server (redis BLMOVE) before it checks for a stop
 IDLE_SLICE = 1.0
 
@@ -90,9 +93,13 @@ class Worker:
         self.stop_when_empty, self.once, self.grace = stop_when_empty, once, grace
         self.clock, self.exit_fn = clock, exit_fn
         self.sleep_fn: Callable[[float], Any] = sleep_fn or self._nap
-        self.hooks = Hooks()
-        self._batched = callable(getattr(self.queue, "ack_many", None))
-        self._acks: list[ReservedJob] = []
+        #: the connection's event listeners (shared with its QueueManager)
+        self.hooks: QueueEvents = self.queue.events
+        #: runs a queue operation, retrying while the connection is down (until stopping)
+        self.reconnect = Reconnect(self.queue.name, lambda: self.stop_reason is not None, self.sleep_fn)
+        self.outcomes = Outcomes(
+            self.queue, self.manager.failed, batch=self.queue.batch_acks, guard=self.reconnect
+        )
         self.runner = Runner(
             self.queue,
             self.manager.failed,
@@ -100,10 +107,8 @@ class Worker:
             clock=clock,
             rand=rand,
             alarm=Alarm(),
-            hooks=self.hooks,
+            outcomes=self.outcomes,
             grace=grace,
-            guard=self._guarded,
-            ack=self._acks.append if self._batched else self._ack_now,
         )
         self._prefetch_max = max(1, prefetch)
         self._prefetch = 1
@@ -117,8 +122,9 @@ class Worker:
         self.processed = 0
 
     def on(self, event: str, fn: Callable[[JobEvent], Any]) -> Worker:
-        """Call ``fn(event)`` on "processing", "processed", "retrying" or "failed"; returns self."""
-        self.hooks.on(event, fn)
+        """Call ``fn(event)`` on a queue event of this worker's connection (``QueueManager.on``
+        registers on the same listeners); returns self."""
+        self.queue.events.on(event, fn)
         return self
 
     def stop(self, reason: str = "stop requested") -> None:
@@ -167,9 +173,9 @@ class Worker:
         self.runner.alarm.install()
         self._monitor = Monitor(
             self.queue,
-            self._held,
-            lambda: self.runner.current,
-            self._overrun,
+            self.held_jobs,
+            self.running,
+            self.overrun,
             interval=self.queue.retry_after / 3,
             clock=self.clock,
         )
@@ -177,20 +183,20 @@ class Worker:
         log.info("worker %d started on %s, queues %s", os.getpid(), self.queue.name, ",".join(self.queues))
 
     def _refill(self) -> bool:
-        """Flush batched acks, then reserve the next batch from the first queue that has jobs."""
+        """Acknowledge finished jobs, then reserve the next batch from the first queue that has jobs."""
         now = self.clock()
         if self._batch_size:
             per_job = max(now - self._batch_started, 1e-9) / self._batch_size
             fit = max(1, int(self._budget / per_job))
             self._prefetch = min(self._prefetch_max, self._prefetch * 2, fit)
             self._batch_size = 0
-        self._flush_acks()
+        self.outcomes.flush()
         limit = 1 if self.once else self._prefetch
         if self.max_jobs:
             limit = max(1, min(limit, self.max_jobs - self.processed))
         for name in self.queues:
             try:
-                jobs = self._guarded(partial(self.queue.pop_many, name, limit))
+                jobs = self.reconnect(partial(self.queue.pop_many, name, limit))
             except QueueConnectionError:  # only raised once stopping
                 return False
             if jobs:
@@ -204,7 +210,7 @@ class Worker:
         # that cannot (or polls) sleeps with sleep_fn, so a stop (SIGTERM) is seen at once
         timeout = min(self.sleep, IDLE_SLICE) if self.queue.wakes_on_push else self.sleep
         try:
-            self._guarded(lambda: self.queue.wait(self.queues, timeout, self.sleep_fn))
+            self.reconnect(lambda: self.queue.wait(self.queues, timeout, self.sleep_fn))
         except QueueConnectionError:
             pass
 
@@ -239,20 +245,15 @@ class Worker:
         )
 
     # -- helpers ------------------------------------------------------------------------------
-    def _held(self) -> Iterable[ReservedJob]:
+    def held_jobs(self) -> Iterable[ReservedJob]:
+        """Every job this worker holds reserved: prefetched, awaiting its ack, and running."""
         running = self.runner.current
-        held = [*self._buffer, *self._acks]
+        held = [*self._buffer, *self.outcomes.held()]
         return [*held, running.job] if running is not None else held
 
-    def _flush_acks(self) -> None:
-        if self._acks:
-            acks = list(self._acks)
-            ack_many = getattr(self.queue, "ack_many")  # noqa: B009 - an optional driver method
-            self._guarded(lambda: ack_many(acks))
-            self._acks.clear()
-
-    def _ack_now(self, job: ReservedJob) -> None:
-        self._guarded(lambda: self.queue.ack(job))
+    def running(self) -> Running | None:
+        """The job in progress, or None."""
+        return self.runner.current
 
     def _nap(self, seconds: float) -> None:
         """Sleep up to ``seconds``, waking early once a stop was requested."""
@@ -266,11 +267,11 @@ class Worker:
     def _return_held(self) -> None:
         """Flush acks and put unstarted reserved jobs back, un-counting their attempt."""
         try:
-            self._flush_acks()
+            self.outcomes.flush()
         except Exception as exc:
             log.error(
                 "cannot acknowledge %d finished jobs on %s (they will run again): %s",
-                len(self._acks),
+                len(self.outcomes.pending),
                 self.queue.name,
                 exc,
             )
@@ -287,26 +288,13 @@ class Worker:
                     exc,
                 )
 
-    def _guarded(self, fn: Callable[[], T]) -> T:
-        """``fn()``, retried with capped backoff while the connection is down (until stopping)."""
-        delay = 0.5
-        while True:
-            try:
-                return fn()
-            except QueueConnectionError as exc:
-                if self.stop_reason is not None:
-                    raise
-                log.warning("connection %s is unreachable (%s); retrying in %gs", self.queue.name, exc, delay)
-                self.sleep_fn(delay)
-                delay = min(delay * 2, RECONNECT_CAP)
-
     def _on_signal(self, signum: int) -> None:
         if self.stop_reason is None:
             log.info("worker %d got signal %d; stopping after the current job", os.getpid(), signum)
         self.stop(f"signal {signum}")
 
-    def _overrun(self, running: Running) -> None:
-        """Watchdog: the running job ignored its timeout; record the attempt and exit."""
+    def overrun(self, running: Running) -> None:
+        """Watchdog (called by the monitor thread): the running job ignored its timeout; record and exit."""
         grace = self.grace or 0.0
         if not self.runner.give_up(running, hard_timeout_error(running, grace)):
             return

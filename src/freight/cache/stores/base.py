@@ -20,14 +20,14 @@ import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from freight.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from freight.cache.lock import Lock
 
-__all__ = ["Clock", "Store", "check_version", "escape_prefix", "key_prefix", "lock_prefix"]
+__all__ = ["AsyncOps", "Clock", "Store", "check_version", "escape_prefix", "key_prefix", "lock_prefix"]
 
 Clock = Callable[[], float]
 
@@ -63,6 +63,18 @@ def key_prefix(prefix: str, version: int, space: str = "") -> str:
 def lock_prefix(prefix: str) -> str:
     """``"<escaped prefix>:lock:"``: where the locks of ``prefix`` live (disjoint from every version)."""
     return f"{escape_prefix(prefix)}:lock:"
+
+
+class AsyncOps(Protocol):
+    """Native asyncio primitives a store may offer (see :meth:`Store.aio`); same keys and bytes."""
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def put(self, key: str, value: bytes, seconds: float | None) -> bool: ...
+    async def add(self, key: str, value: bytes, seconds: float | None) -> bool: ...
+    async def increment(self, key: str, by: int = 1) -> int: ...
+    async def forget(self, key: str) -> bool: ...
+    async def many(self, keys: list[str]) -> dict[str, bytes | None]: ...
+    async def put_many(self, values: Mapping[str, bytes], seconds: float | None) -> bool: ...
 
 
 class Store(ABC):
@@ -153,6 +165,11 @@ class Store(ABC):
     def prune(self) -> int:
         """Delete expired entries the backend does not expire itself; return how many."""
         return 0
+
+    def aio(self) -> AsyncOps | None:
+        """Native asyncio primitives, or None: the repository's ``a*`` methods then run the sync
+        ones in a worker thread."""
+        return None
 
     def describe(self) -> str:
         """A short description for error messages, such as the server address."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from freight.errors import PayloadError
 from freight.queue import payload as payloads
+from freight.queue.events import JobEvent, QueueEvents
 from freight.serialization import Signer
 from freight.timeutil import Duration, seconds_from
 
@@ -49,6 +50,8 @@ class Queue(ABC):
     persistent: ClassVar[bool] = True
     #: True when wait() blocks on the server and returns as soon as a job is pushed
     wakes_on_push: ClassVar[bool] = False
+    #: True when ack_many() deletes a batch in one round trip, so the worker batches its acks
+    batch_acks: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -64,6 +67,8 @@ class Queue(ABC):
         self.retry_after = float(retry_after)
         self.signer = Signer(key) if key else None
         self.clock = clock
+        #: listeners of pushed/processing/processed/retrying/failed (the QueueManager's, once resolved)
+        self.events = QueueEvents()
 
     # -- primitives -------------------------------------------------------------------
     @abstractmethod
@@ -91,6 +96,11 @@ class Queue(ABC):
         """Delete every job on ``queue``; return how many were deleted."""
 
     # -- derived, overridden for speed ---------------------------------------------------
+    def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
+        """Delete many reserved jobs (one round trip where the driver can; see ``batch_acks``)."""
+        for job in jobs:
+            self.ack(job)
+
     def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
         """Store many ``(raw, queue, delay)`` payloads (one round trip where possible)."""
         for raw, queue, delay in items:
@@ -133,21 +143,37 @@ class Queue(ABC):
         """Push ``job`` (on ``queue``, else the job's queue, else the connection's); return its id."""
         raw, target, delay, job_id = self._encode(job, queue, None, self.clock())
         self.push_raw(raw, target, delay)
+        if self.events.active:
+            self._pushed(job, target, job_id, delay)
         return job_id
 
     def later(self, delay: Duration, job: Job, queue: str | None = None) -> str:
         """Push ``job`` to run after ``delay`` (seconds, timedelta or datetime); return its id."""
         raw, target, seconds, job_id = self._encode(job, queue, delay, self.clock())
         self.push_raw(raw, target, seconds)
+        if self.events.active:
+            self._pushed(job, target, job_id, seconds)
         return job_id
 
     def bulk(self, jobs: Iterable[Job], queue: str | None = None) -> list[str]:
         """Push many jobs in one round trip where the driver allows; return their ids."""
         now = self.clock()
+        jobs = list(jobs)
         encoded = [self._encode(job, queue, None, now) for job in jobs]
         if encoded:
             self.push_raw_many([(raw, target, delay) for raw, target, delay, _ in encoded])
+            if self.events.active:
+                for job, (_, target, delay, job_id) in zip(jobs, encoded, strict=True):
+                    self._pushed(job, target, job_id, delay)
         return [job_id for *_, job_id in encoded]
+
+    def _pushed(self, job: Job, queue: str, job_id: str, delay: float) -> None:
+        """Emit ``pushed`` for a job just stored."""
+        if self.events.listens("pushed"):
+            event = JobEvent(
+                "pushed", self.name, queue, job_id, payloads.job_path(type(job)), 0, job, delay=delay
+            )
+            self.events.emit(event)
 
     def _encode(
         self, job: Job, queue: str | None, delay: Duration | None, now: float

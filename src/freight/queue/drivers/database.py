@@ -51,6 +51,8 @@ class DatabaseQueue(Queue):
     driver = "database"
     #: wait() polls: a push is seen when the wait ends
     wakes_on_push: ClassVar[bool] = False
+    #: ack_many deletes a batch in one round trip
+    batch_acks: ClassVar[bool] = True
 
     def __init__(
         self,

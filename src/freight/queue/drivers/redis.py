@@ -81,6 +81,8 @@ class RedisQueue(Queue):
     driver = "redis"
     #: a push wakes a worker blocked in wait() at once
     wakes_on_push: ClassVar[bool] = True
+    #: ack_many deletes a batch in one round trip
+    batch_acks: ClassVar[bool] = True
 
     def __init__(
         self,
