@@ -47,9 +47,9 @@ class Workflow:
             uses = self._middleware[cls] = cls.middleware is not Job.middleware
         return uses or "chain" in payload or "chain_catch" in payload or "batch" in payload or "unique" in payload
 
-    def handle(self, running: Running) -> None:
-        """Run the job's ``handle()`` with its unique lock, batch and middleware seen to."""
-        instance, payload = running.instance, running.payload
+    def handle(self, running: Running, instance: Job) -> None:
+        """Run ``instance.handle()`` with its unique lock, batch and middleware seen to."""
+        payload = running.payload
         held = payload.get("unique")
         if isinstance(held, dict) and held.get("until") == "processing":
             unique.release(self.queue, held)
