@@ -162,7 +162,9 @@ class MemoryBatches(BatchRepository):
     def prune(self, before: float) -> int:
         """Drop finished batches."""
         with self._lock:
-            old = [k for k, s in self._batches.items() if s.finished_at is not None and s.finished_at < before]
+            old = [
+                k for k, s in self._batches.items() if s.finished_at is not None and s.finished_at < before
+            ]
             for key in old:
                 del self._batches[key]
             return len(old)

@@ -45,7 +45,13 @@ class Workflow:
         uses = self._middleware.get(cls)
         if uses is None:
             uses = self._middleware[cls] = cls.middleware is not Job.middleware
-        return uses or "chain" in payload or "chain_catch" in payload or "batch" in payload or "unique" in payload
+        return (
+            uses
+            or "chain" in payload
+            or "chain_catch" in payload
+            or "batch" in payload
+            or "unique" in payload
+        )
 
     def handle(self, running: Running, instance: Job) -> None:
         """Run ``instance.handle()`` with its unique lock, batch and middleware seen to."""

@@ -65,7 +65,9 @@ class DatabaseBatches(BatchRepository):
         self._counts = sa.select(t.c.pending_jobs, t.c.failed_jobs).where(t.c.id == bp("b_id"))
         self._finish = sa.update(t).where(t.c.id == bp("b_id")).values(finished_at=bp("b_now"))
         self._cancel = (
-            sa.update(t).where(t.c.id == bp("b_id"), t.c.cancelled_at.is_(None)).values(cancelled_at=bp("b_now"))
+            sa.update(t)
+            .where(t.c.id == bp("b_id"), t.c.cancelled_at.is_(None))
+            .values(cancelled_at=bp("b_now"))
         )
         self._add = (
             sa.update(t)
