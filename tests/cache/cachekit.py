@@ -22,6 +22,8 @@ BACKENDS = [
     "null",
     "failover",
     "redis",
+    "cluster",
+    "sentinel",
     "fakeredis",
     "memcached",
     "sqlite",
@@ -65,6 +67,8 @@ CAPS: dict[str, Caps] = {
     "null": Caps(persists=False, uses_clock=False, shared=False, flush_scoped=True),
     "failover": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
     "redis": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
+    "cluster": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
+    "sentinel": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
     "fakeredis": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
     "memcached": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=False),
     "sqlite": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
@@ -160,11 +164,13 @@ class CacheEnv:
     def cache(self) -> Repository:
         return self.manager.store()
 
-    def new_manager(self, prefix: str | None = None) -> CacheManager:
-        """Another manager on the same configuration (optionally another prefix)."""
+    def new_manager(self, prefix: str | None = None, version: int | None = None) -> CacheManager:
+        """Another manager on the same configuration (optionally another prefix or version)."""
         config = dict(self.config)
         if prefix is not None:
             config["prefix"] = prefix
+        if version is not None:
+            config["version"] = version
         manager = CacheManager(config, clock=self.clock)
         manager.extend("down", down_store)
         self.managers.append(manager)
@@ -208,6 +214,16 @@ BUILDERS: dict[str, Builder] = {
     "null": lambda request, unique, tmp: {"driver": "null"},
     "failover": lambda request, unique, tmp: {"driver": "failover", "stores": ["down", "file"]},
     "redis": lambda request, unique, tmp: {"driver": "redis", "url": request.getfixturevalue("redis_url")},
+    "cluster": lambda request, unique, tmp: {
+        "driver": "redis",
+        "cluster": True,
+        "startup_nodes": request.getfixturevalue("redis_cluster_nodes"),
+    },
+    "sentinel": lambda request, unique, tmp: {
+        "driver": "redis",
+        "sentinels": request.getfixturevalue("redis_sentinels"),
+        "service_name": "freight-test",
+    },
     "fakeredis": _fakeredis,
     "memcached": lambda request, unique, tmp: {
         "driver": "memcached",
