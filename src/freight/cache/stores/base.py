@@ -32,6 +32,8 @@ class Store(ABC):
     uses_clock: ClassVar[bool] = False
     #: True when the store actually keeps values (False for the null store)
     persists: ClassVar[bool] = True
+    #: True when the store keeps its entries in tables that create_tables() makes (database)
+    has_tables: ClassVar[bool] = False
 
     def __init__(self, *, name: str = "", prefix: str = "", clock: Clock = time.time) -> None:
         self.name = name or self.driver
@@ -86,6 +88,9 @@ class Store(ABC):
     def prune(self) -> int:
         """Delete expired entries the backend does not expire itself; return how many."""
         return 0
+
+    def create_tables(self) -> None:
+        """Create the store's tables if missing (``cache:table``); nothing for stores without tables."""
 
     def describe(self) -> str:
         """A short description for error messages, such as the server address."""

@@ -58,6 +58,7 @@ class DatabaseStore(Store):
     driver = "database"
     shared = True
     uses_clock = True
+    has_tables = True
 
     def __init__(
         self,
