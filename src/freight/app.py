@@ -18,6 +18,7 @@ from freight.errors import ConfigurationError
 if TYPE_CHECKING:
     from freight.cache.manager import CacheManager
     from freight.queue.manager import QueueManager
+    from freight.schedule.schedule import Schedule
 
 __all__ = ["Application", "current_app"]
 
@@ -34,6 +35,7 @@ class Application:
         self.config: dict[str, Any] = load_config(config)
         self._cache: CacheManager | None = None
         self._queue: QueueManager | None = None
+        self._schedule: Schedule | None = None
         self.make_current()
 
     @classmethod
@@ -84,6 +86,16 @@ class Application:
         with self._guard:
             previous, self._queue = self._queue, manager
         return previous
+
+    def schedule(self) -> Schedule:
+        """The application's schedule of jobs, callables and commands (created on first use)."""
+        if self._schedule is None:
+            from freight.schedule.schedule import Schedule
+
+            with self._guard:
+                if self._schedule is None:
+                    self._schedule = Schedule(self)
+        return self._schedule
 
     def close(self) -> None:
         """Close every resolved store and connection (``with Application(...) as app:`` does it

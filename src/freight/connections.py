@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import redis
     from sqlalchemy.engine import Engine
 
-__all__ = ["describe_url", "redis_client", "sql_engine"]
+__all__ = ["async_redis_client", "describe_url", "redis_client", "sql_engine"]
 
 _ENGINES: dict[tuple[str, tuple[tuple[str, Any], ...]], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
@@ -70,6 +70,30 @@ def redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> redis.R
                 f"the {driver!r} driver got an invalid redis URL {describe_url(str(url))!r}: {exc}"
             ) from exc
     return redis.Redis(
+        host=str(config.get("host", "127.0.0.1")),
+        port=int(config.get("port", 6379)),
+        db=int(config.get("db", 0)),
+        password=config.get("password"),
+        **options,
+    )
+
+
+def async_redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> Any:
+    """A ``redis.asyncio`` client for the same server and options as :func:`redis_client`
+    (``async_client`` when the configuration hands one in). Bind one per event loop."""
+    existing = config.get("async_client")
+    if existing is not None:
+        return existing
+    try:
+        import redis.asyncio as aioredis
+    except ImportError as exc:
+        raise MissingDependencyError("redis", "redis", driver) from exc
+    options = {k: config[k] for k in _REDIS_OPTIONS if k in config}
+    options.setdefault("socket_connect_timeout", 5)
+    url = config.get("url") or (None if "host" in config else os.environ.get("FREIGHT_REDIS_URL"))
+    if url:
+        return aioredis.Redis.from_url(str(url), **options)
+    return aioredis.Redis(
         host=str(config.get("host", "127.0.0.1")),
         port=int(config.get("port", 6379)),
         db=int(config.get("db", 0)),

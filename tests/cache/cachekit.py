@@ -194,7 +194,12 @@ def _sql(fixture: str) -> Builder:
 
 def _fakeredis(request: pytest.FixtureRequest, unique: str, tmp: Path) -> dict[str, Any]:
     fakeredis = pytest.importorskip("fakeredis")
-    return {"driver": "redis", "client": fakeredis.FakeRedis()}
+    server = fakeredis.FakeServer()  # one server behind the sync and the asyncio client
+    return {
+        "driver": "redis",
+        "client": fakeredis.FakeRedis(server=server),
+        "async_client": fakeredis.FakeAsyncRedis(server=server),
+    }
 
 
 BUILDERS: dict[str, Builder] = {

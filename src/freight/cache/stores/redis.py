@@ -12,13 +12,14 @@ Lock release and refresh are compare-and-delete / compare-and-expire Lua scripts
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import Any
 
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
-from freight.connections import redis_address, redis_client
+from freight.cache.stores.redis_async import AsyncRedisOps
+from freight.connections import async_redis_client, redis_address, redis_client
 from freight.errors import CacheConnectionError, CacheError
 
 __all__ = ["RedisLock", "RedisStore", "create"]
@@ -56,6 +57,8 @@ class RedisStore(Store):
         prefix: str = "",
         clock: Clock = time.time,
         owns_client: bool = True,
+        async_client: Callable[[], Any] | None = None,
+        async_shared: bool = False,
     ) -> None:
         super().__init__(name=name, prefix=prefix, clock=clock)
         import redis
@@ -69,10 +72,28 @@ class RedisStore(Store):
         self._lp = f"{prefix}#lock:"
         self._release = client.register_script(_script("release_lock.lua"))
         self._refresh = client.register_script(_script("refresh_lock.lua"))
+        self._aio = AsyncRedisOps(self, async_client, shared=async_shared) if async_client else None
 
     # -- helpers ----------------------------------------------------------------------
     def _key(self, key: str) -> bytes:
         return _b(self._kp + key)
+
+    def redis_key(self, key: str) -> bytes:
+        """The redis key holding the cache key ``key``."""
+        return self._key(key)
+
+    def lock_key(self, name: str) -> bytes:
+        """The redis key holding the lock ``name``."""
+        return _b(self._lp + name)
+
+    def translate_error(self, exc: Exception, action: str) -> CacheError:
+        """The freight error for a redis-py exception raised while doing ``action``."""
+        return self._error(exc, action)
+
+    def aio(self) -> AsyncRedisOps | None:
+        """Native ``redis.asyncio`` primitives (None for a client handed in without an
+        ``async_client``)."""
+        return self._aio
 
     def _error(self, exc: Exception, action: str) -> CacheError:
         """The freight error for a redis-py exception raised while doing ``action``."""
@@ -201,7 +222,8 @@ class RedisLock(Lock):
     def __init__(self, store: RedisStore, name: str, seconds: float = 0, owner: str | None = None) -> None:
         super().__init__(name, seconds, owner)
         self._store = store
-        self._key = _b(store._lp + name)
+        self._key = store.lock_key(name)
+        self._owner_b = _b(self.owner)
 
     def _ttl_ms(self, seconds: float) -> int:
         return _ms(seconds) if seconds > 0 else 0
@@ -215,6 +237,27 @@ class RedisLock(Lock):
             )
         except store._redis_error as exc:
             raise store._error(exc, f"acquire lock {self.name!r}") from exc
+
+    async def aacquire(self) -> bool:
+        """:meth:`acquire` on ``redis.asyncio`` (no thread)."""
+        aio = self._store.aio()
+        if aio is None:
+            return await super().aacquire()
+        return await aio.acquire_lock(self._key, self._owner_b, self.seconds)
+
+    async def arelease(self) -> bool:
+        """:meth:`release` on ``redis.asyncio`` (no thread)."""
+        aio = self._store.aio()
+        if aio is None:
+            return await super().arelease()
+        return await aio.release_lock(self._key, self._owner_b)
+
+    async def arefresh(self, seconds: float | None = None) -> bool:
+        """:meth:`refresh` on ``redis.asyncio`` (no thread)."""
+        aio = self._store.aio()
+        if aio is None:
+            return await super().arefresh(seconds)
+        return await aio.refresh_lock(self._key, self._owner_b, self.seconds if seconds is None else seconds)
 
     def release(self) -> bool:
         """Compare-and-delete in Lua: only the owner's token is ever deleted."""
@@ -256,6 +299,11 @@ def create(config: dict[str, Any], manager: Any) -> RedisStore:
     pool options, ``retries``)."""
     owns = config.get("client") is None
     client = redis_client(config, driver="redis")
+    handed = config.get("async_client")
+    if handed is not None:  # one client handed in serves every loop
+        async_factory: Callable[[], Any] | None = lambda: handed  # noqa: E731
+    else:
+        async_factory = (lambda: async_redis_client(config)) if owns else None
     if owns:
         from redis.backoff import ExponentialBackoff
         from redis.retry import Retry
@@ -268,4 +316,6 @@ def create(config: dict[str, Any], manager: Any) -> RedisStore:
         prefix=str(config.get("prefix", "")),
         clock=getattr(manager, "clock", time.time),
         owns_client=owns,
+        async_client=async_factory,
+        async_shared=handed is not None,
     )

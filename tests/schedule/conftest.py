@@ -1,0 +1,23 @@
+"""Fixtures of the schedule tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from schedkit import Recorder
+
+from freight import Application
+
+
+@pytest.fixture(autouse=True)
+def _restore_current_app() -> Iterator[None]:
+    saved = Application.current()
+    yield
+    Application._current = saved
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    """A callable that records its runs' due times."""
+    return Recorder()
