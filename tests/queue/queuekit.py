@@ -17,6 +17,8 @@ SQL_KINDS = frozenset({"sqlite", "postgres", "mysql"})
 DRIVER_CLASS = {
     "memory": "freight.queue.drivers.memory:MemoryQueue",
     "redis": "freight.queue.drivers.redis:RedisQueue",
+    "cluster": "freight.queue.drivers.redis:RedisQueue",
+    "sentinel": "freight.queue.drivers.redis:RedisQueue",
     "fakeredis": "freight.queue.drivers.redis:RedisQueue",
 } | {kind: "freight.queue.drivers.database:DatabaseQueue" for kind in SQL_KINDS}
 
