@@ -55,6 +55,8 @@ class DatabaseQueue(Queue):
     wakes_on_push: ClassVar[bool] = False
     #: ack_many deletes a batch in one round trip
     batch_acks: ClassVar[bool] = True
+    #: jobs live in a table that create_tables() makes
+    has_tables: ClassVar[bool] = True
 
     def __init__(
         self,
