@@ -150,6 +150,7 @@ class Supervisor:
         self.slots: list[Slot] = []
         self.stopping = False
         self.rolling: list[Slot] = []
+        self.hup = False
         self.restarts = 0
         self._last_scale = (monotonic(), -1)
 
@@ -162,8 +163,7 @@ class Supervisor:
             self._terminate(slot)
 
     def _on_hup(self, signum: int, frame: Any) -> None:
-        log.info("supervisor: SIGHUP, restarting the workers one at a time")
-        self.rolling = [s for s in self.slots if s.proc is not None and not s.done]
+        self.hup = True  # acted on by the loop, not in the middle of whatever it was doing
 
     # -- processes ------------------------------------------------------------------------
     def running(self) -> int:
@@ -219,6 +219,10 @@ class Supervisor:
 
     def _roll(self) -> None:
         """Advance a rolling restart: stop the next worker once the previous one is replaced."""
+        if self.hup:
+            self.hup = False
+            log.info("supervisor: SIGHUP, restarting the workers one at a time")
+            self.rolling = [s for s in self.slots if not s.done]
         if any(s.retiring for s in self.slots):
             return
         while self.rolling:
@@ -227,6 +231,7 @@ class Supervisor:
                 slot.retiring = True
                 self._terminate(slot)
                 return
+            slot.start_at = 0.0  # waiting out a restart delay: start the new code now
 
     def _scale(self, now: float) -> None:
         if self.backlog is None or self.lo == self.hi or now - self._last_scale[0] < self.cooldown:
