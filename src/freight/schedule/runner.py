@@ -192,7 +192,7 @@ class Scheduler:
         if due > now:
             return 0
         on_time: list[int] = []
-        missed, last_missed, scanned = 0, 0, 0
+        missed, last_missed, scanned, jumped = 0, 0, 0, False
         while due <= now:
             following = event.parsed.next_after(due)
             if now - due <= grace(following - due):
@@ -201,20 +201,20 @@ class Scheduler:
                 missed, last_missed = missed + 1, due
             due, scanned = following, scanned + 1
             if scanned >= _SCAN_LIMIT and due < now - MAX_GRACE:  # a long outage: skip the walk
-                due = event.parsed.next_after(now - MAX_GRACE)
-                missed += 1  # at least one more, not counted one by one
+                due, jumped = event.parsed.next_after(now - MAX_GRACE), True
         self._next[event] = due
         if missed:
-            self._missed(event, missed, last_missed, on_time)
+            self._missed(event, missed, jumped, last_missed, on_time)
             if event.catches_up and not on_time:
                 return 1 if self._fire(event, last_missed, late=True) else 0
         return sum(1 for d in on_time if self._fire(event, d, late=False))
 
-    def _missed(self, event: Event, count: int, last_due: int, on_time: list[int]) -> None:
+    def _missed(self, event: Event, count: int, more: bool, last_due: int, on_time: list[int]) -> None:
+        """Log and record missed due times (``more``: ``count`` is a lower bound)."""
         catching_up = event.catches_up and not on_time
         log.warning(
-            "schedule: %s missed %d due time(s), the last at %s; %s",
-            event.label, count, event.parsed.local(last_due).isoformat(),
+            "schedule: %s missed %s%d due time(s), the last at %s; %s",
+            event.label, "more than " if more else "", count, event.parsed.local(last_due).isoformat(),
             "running it once now (catch_up)" if catching_up else "skipped",
         )  # fmt: skip
         try:
