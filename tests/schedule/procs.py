@@ -56,6 +56,9 @@ getattr(event, "every_" + every)()
 """
 
 
+GRACE = ["--grace", "10"]
+
+
 @dataclass
 class Cluster:
     """Scheduler processes started in ``directory`` with one environment."""
@@ -68,21 +71,25 @@ class Cluster:
     def log(self) -> Path:
         return self.directory / "runs.log"
 
-    def start(self) -> subprocess.Popen[bytes]:
-        """Start one ``schedule:work`` and wait until it says it started."""
-        out = self.directory / f"scheduler-{len(self.procs)}.out"
-        with out.open("wb") as fh:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "freight", "schedule:work", "--app", "schedapp:app", "--grace", "10"],
-                cwd=self.directory, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        self.procs.append(proc)
+    def start(self, n: int = 1) -> list[subprocess.Popen[bytes]]:
+        """Start ``n`` ``schedule:work`` processes at once; wait until each says it started."""
+        started = []
+        for _ in range(n):
+            out = self.directory / f"scheduler-{len(self.procs)}.out"
+            with out.open("wb") as fh:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "freight", "schedule:work", "--app", "schedapp:app", *GRACE],
+                    cwd=self.directory, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            self.procs.append(proc)
+            started.append((proc, out))
         deadline = time.monotonic() + 30
-        while b"Scheduler started" not in out.read_bytes():
-            assert proc.poll() is None, out.read_text()
-            assert time.monotonic() < deadline, "schedule:work did not start within 30 s"
-            time.sleep(0.05)
-        return proc
+        for proc, out in started:
+            while b"Scheduler started" not in out.read_bytes():
+                assert proc.poll() is None, out.read_text()
+                assert time.monotonic() < deadline, "schedule:work did not start within 30 s"
+                time.sleep(0.05)
+        return [proc for proc, _ in started]
 
     def lines(self, kind: str) -> list[list[str]]:
         """The log lines starting with ``kind``, split."""

@@ -68,8 +68,7 @@ def test_three_schedulers_fire_every_tick_exactly_once(
     store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     group = cluster(tmp_path, store, SCHED_EVERY=EVERY)
-    for _ in range(3):
-        group.start()
+    group.start(3)
     time.sleep(40 if soak() else 8)
     stopped_at = time.time()
     assert group.stop() == [0, 0, 0], group.output()
@@ -85,10 +84,7 @@ def test_killing_the_scheduler_that_fired_last_misses_and_doubles_nothing(
     store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     group = cluster(tmp_path, store, SCHED_EVERY=EVERY)
-    by_pid = {}
-    for _ in range(3):
-        proc = group.start()
-        by_pid[proc.pid] = proc
+    by_pid = {proc.pid: proc for proc in group.start(3)}
     kills, every, total = 0, (10 if soak() else 3), (60 if soak() else 12)
     started = time.monotonic()
     while time.monotonic() - started < total:
@@ -98,7 +94,7 @@ def test_killing_the_scheduler_that_fired_last_misses_and_doubles_nothing(
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         kills += 1
-        proc = group.start()  # three schedulers again
+        (proc,) = group.start()  # three schedulers again
         by_pid[proc.pid] = proc
     time.sleep(2 * PERIOD)
     stopped_at = time.time()
@@ -118,10 +114,7 @@ def test_without_overlapping_never_runs_twice_at_once_and_a_dead_holder_frees_th
     }
     runtime, expires = (25.0, 15.0) if soak() else (2.5, 3.0)
     group = cluster(tmp_path, config, SCHED_EVERY=EVERY, SCHED_SLOW=str(runtime), SCHED_EXPIRES=str(expires))
-    procs = {}
-    for _ in range(2):
-        proc = group.start()
-        procs[proc.pid] = proc
+    procs = {proc.pid: proc for proc in group.start(2)}
     time.sleep(3 * runtime)
     # kill the process running the callable now; the lock lapses within `expires`
     holder = group.lines("start")[-1]
