@@ -22,6 +22,8 @@ BACKENDS = [
     "null",
     "failover",
     "redis",
+    "cluster",
+    "sentinel",
     "fakeredis",
     "memcached",
     "sqlite",
@@ -65,6 +67,8 @@ CAPS: dict[str, Caps] = {
     "null": Caps(persists=False, uses_clock=False, shared=False, flush_scoped=True),
     "failover": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
     "redis": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
+    "cluster": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
+    "sentinel": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
     "fakeredis": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
     "memcached": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=False),
     "sqlite": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
@@ -194,7 +198,12 @@ def _sql(fixture: str) -> Builder:
 
 def _fakeredis(request: pytest.FixtureRequest, unique: str, tmp: Path) -> dict[str, Any]:
     fakeredis = pytest.importorskip("fakeredis")
-    return {"driver": "redis", "client": fakeredis.FakeRedis()}
+    server = fakeredis.FakeServer()  # one server behind the sync and the asyncio client
+    return {
+        "driver": "redis",
+        "client": fakeredis.FakeRedis(server=server),
+        "async_client": fakeredis.FakeAsyncRedis(server=server),
+    }
 
 
 BUILDERS: dict[str, Builder] = {
@@ -203,6 +212,16 @@ BUILDERS: dict[str, Builder] = {
     "null": lambda request, unique, tmp: {"driver": "null"},
     "failover": lambda request, unique, tmp: {"driver": "failover", "stores": ["down", "file"]},
     "redis": lambda request, unique, tmp: {"driver": "redis", "url": request.getfixturevalue("redis_url")},
+    "cluster": lambda request, unique, tmp: {
+        "driver": "redis",
+        "cluster": True,
+        "startup_nodes": request.getfixturevalue("redis_cluster_nodes"),
+    },
+    "sentinel": lambda request, unique, tmp: {
+        "driver": "redis",
+        "sentinels": request.getfixturevalue("redis_sentinels"),
+        "service_name": "freight-test",
+    },
     "fakeredis": _fakeredis,
     "memcached": lambda request, unique, tmp: {
         "driver": "memcached",

@@ -7,10 +7,12 @@ derived here once.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -110,6 +112,49 @@ class Lock(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+    # -- asyncio ------------------------------------------------------------------------
+    # Stores without native async primitives run the sync ones in a worker thread, so the
+    # event loop never blocks on a lock's network or file I/O.
+    async def aacquire(self) -> bool:
+        """:meth:`acquire` without blocking the event loop."""
+        return await asyncio.to_thread(self.acquire)
+
+    async def arelease(self) -> bool:
+        """:meth:`release` without blocking the event loop."""
+        return await asyncio.to_thread(self.release)
+
+    async def arefresh(self, seconds: float | None = None) -> bool:
+        """:meth:`refresh` without blocking the event loop."""
+        return await asyncio.to_thread(self.refresh, seconds)
+
+    async def ablock(self, wait: float, fn: Callable[[], R | Awaitable[R]] | None = None) -> Any:
+        """:meth:`block` for coroutines: waits with ``asyncio.sleep``; ``fn`` may be async."""
+        deadline = self._clock() + wait
+        while not await self.aacquire():
+            if self._clock() >= deadline:
+                raise LockTimeoutError(f"could not acquire lock {self.name!r} within {wait} s")
+            await asyncio.sleep(self.poll_interval)
+        if fn is None:
+            return True
+        try:
+            result = fn()
+            return await result if inspect.isawaitable(result) else result
+        finally:
+            await self.arelease()
+
+    async def __aenter__(self) -> Lock:
+        if not await self.aacquire():
+            raise LockTimeoutError(f"lock {self.name!r} is held by another owner")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.arelease()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} owner={self.owner[:8]}…>"

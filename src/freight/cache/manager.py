@@ -15,7 +15,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from freight.cache.async_repository import Builder
 from freight.cache.events import CacheEvent, Listener
+from freight.cache.funnel import Funnel
+from freight.cache.limiter import RateLimiter
 from freight.cache.lock import Lock
 from freight.cache.repository import Repository
 from freight.cache.stores.base import Clock, Store
@@ -196,9 +199,62 @@ class CacheManager(Manager[Repository]):
         """See :meth:`Repository.restore_lock`."""
         return self.store().restore_lock(name, owner)
 
+    def limiter(self) -> RateLimiter:
+        """See :meth:`Repository.limiter`."""
+        return self.store().limiter()
+
+    def funnel(self, name: str, limit: int, block: float = 0, release_after: float = 60) -> Funnel:
+        """See :meth:`Repository.funnel`."""
+        return self.store().funnel(name, limit, block, release_after)
+
     def stats(self) -> dict[str, int]:
         """See :meth:`Repository.stats`."""
         return self.store().stats()
+
+    # -- the asyncio API on the default store ---------------------------------------------
+    async def aget(self, key: str, default: Any = None) -> Any:
+        """See :meth:`Repository.aget`."""
+        return await self.store().aget(key, default)
+
+    async def amany(self, keys: Iterable[str], default: Any = None) -> dict[str, Any]:
+        """See :meth:`Repository.amany`."""
+        return await self.store().amany(keys, default)
+
+    async def ahas(self, key: str) -> bool:
+        """See :meth:`Repository.ahas`."""
+        return await self.store().ahas(key)
+
+    async def aput(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+        """See :meth:`Repository.aput`."""
+        return await self.store().aput(key, value, ttl)
+
+    async def aput_many(self, values: Mapping[str, Any], ttl: Duration | None = None) -> bool:
+        """See :meth:`Repository.aput_many`."""
+        return await self.store().aput_many(values, ttl)
+
+    async def aadd(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+        """See :meth:`Repository.aadd`."""
+        return await self.store().aadd(key, value, ttl)
+
+    async def aforget(self, key: str) -> bool:
+        """See :meth:`Repository.aforget`."""
+        return await self.store().aforget(key)
+
+    async def aincrement(self, key: str, by: int = 1) -> int:
+        """See :meth:`Repository.aincrement`."""
+        return await self.store().aincrement(key, by)
+
+    async def adecrement(self, key: str, by: int = 1) -> int:
+        """See :meth:`Repository.adecrement`."""
+        return await self.store().adecrement(key, by)
+
+    async def aremember(self, key: str, ttl: Duration | None, fn: Builder[R], **options: Any) -> R:
+        """See :meth:`Repository.aremember`."""
+        return await self.store().aremember(key, ttl, fn, **options)
+
+    async def aflexible(self, key: str, ttl: tuple[Duration, Duration], fn: Builder[R], **options: Any) -> R:
+        """See :meth:`Repository.aflexible`."""
+        return await self.store().aflexible(key, ttl, fn, **options)
 
 
 def _lazy(path: str) -> StoreFactory:

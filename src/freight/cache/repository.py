@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from freight.cache.async_repository import AsyncMethods
 from freight.cache.events import (
     CacheEvent,
     CacheFlushed,
@@ -23,6 +24,8 @@ from freight.cache.events import (
     KeyWritten,
     Listener,
 )
+from freight.cache.funnel import Funnel
+from freight.cache.limiter import RateLimiter
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
 from freight.errors import InvalidKeyError, SerializationError
@@ -37,8 +40,9 @@ R = TypeVar("R")
 _MISSING: Any = object()
 
 
-class Repository:
-    """The cache API of one store: get, put, add, remember, locks, counters and events."""
+class Repository(AsyncMethods):
+    """The cache API of one store: get, put, add, remember, locks, counters and events (and their
+    ``a*`` coroutine twins, see :mod:`freight.cache.async_repository`)."""
 
     def __init__(
         self,
@@ -255,6 +259,16 @@ class Repository:
         """The lock ``name`` as held by ``owner`` (e.g. in another process), to release or
         refresh it."""
         return self.lock(name, 0, owner)
+
+    # -- limiters -----------------------------------------------------------------------
+    def limiter(self) -> RateLimiter:
+        """Laravel's RateLimiter on this store: hit, attempts, remaining, attempt, clear..."""
+        return RateLimiter(self, self._clock)
+
+    def funnel(self, name: str, limit: int, block: float = 0, release_after: float = 60) -> Funnel:
+        """At most ``limit`` holders of ``name`` at once (``with cache.funnel(...):``), waiting up
+        to ``block`` seconds for a slot; a dead holder's slot expires after ``release_after``."""
+        return Funnel(self, name, limit, block, release_after)
 
     # -- observing ----------------------------------------------------------------------
     def stats(self) -> dict[str, int]:

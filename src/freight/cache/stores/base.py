@@ -11,14 +11,26 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from freight.cache.lock import Lock
 
-__all__ = ["Clock", "Store"]
+__all__ = ["AsyncOps", "Clock", "Store"]
 
 Clock = Callable[[], float]
+
+
+class AsyncOps(Protocol):
+    """Native asyncio primitives a store may offer (see :meth:`Store.aio`); same keys and bytes."""
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def put(self, key: str, value: bytes, seconds: float | None) -> bool: ...
+    async def add(self, key: str, value: bytes, seconds: float | None) -> bool: ...
+    async def increment(self, key: str, by: int = 1) -> int: ...
+    async def forget(self, key: str) -> bool: ...
+    async def many(self, keys: list[str]) -> dict[str, bytes | None]: ...
+    async def put_many(self, values: Mapping[str, bytes], seconds: float | None) -> bool: ...
 
 
 class Store(ABC):
@@ -86,6 +98,11 @@ class Store(ABC):
     def prune(self) -> int:
         """Delete expired entries the backend does not expire itself; return how many."""
         return 0
+
+    def aio(self) -> AsyncOps | None:
+        """Native asyncio primitives, or None: the repository's ``a*`` methods then run the sync
+        ones in a worker thread."""
+        return None
 
     def describe(self) -> str:
         """A short description for error messages, such as the server address."""

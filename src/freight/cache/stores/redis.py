@@ -5,6 +5,9 @@ apart from values, at ``"<prefix>#lock:<name>"``, so ``flush()`` leaves them alo
 Values are the codec's bytes, stored as they are: an integer is its ASCII digits, so
 ``increment`` is a plain ``INCRBY``. ``flush()`` walks ``SCAN MATCH <prefix>:*`` and
 ``UNLINK``s in batches; it never runs ``FLUSHDB`` and refuses to run without a prefix.
+On a Redis Cluster keys spread over every master (no hash tag on values: the cache
+grows with the cluster); ``many`` splits its MGET per slot and ``flush`` scans every
+master; every script touches one key.
 Lock release and refresh are compare-and-delete / compare-and-expire Lua scripts
 (``lua/*.lua``), registered once per store.
 """
@@ -12,14 +15,16 @@ Lock release and refresh are compare-and-delete / compare-and-expire Lua scripts
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import Any
 
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
-from freight.connections import redis_address, redis_client
+from freight.cache.stores.redis_async import AsyncRedisOps
+from freight.connections import async_redis_client, redis_address, redis_client
 from freight.errors import CacheConnectionError, CacheError
+from freight.redis_topology import is_cluster
 
 __all__ = ["RedisLock", "RedisStore", "create"]
 
@@ -56,6 +61,8 @@ class RedisStore(Store):
         prefix: str = "",
         clock: Clock = time.time,
         owns_client: bool = True,
+        async_client: Callable[[], Any] | None = None,
+        async_shared: bool = False,
     ) -> None:
         super().__init__(name=name, prefix=prefix, clock=clock)
         import redis
@@ -65,14 +72,34 @@ class RedisStore(Store):
         self._address = redis_address(client)
         self._redis_error: type[Exception] = redis.RedisError
         self._connection_errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+        #: a Redis Cluster client: multi-key commands are split per hash slot
+        self.cluster = is_cluster(client)
         self._kp = f"{prefix}:" if prefix else ""
         self._lp = f"{prefix}#lock:"
         self._release = client.register_script(_script("release_lock.lua"))
         self._refresh = client.register_script(_script("refresh_lock.lua"))
+        self._aio = AsyncRedisOps(self, async_client, shared=async_shared) if async_client else None
 
     # -- helpers ----------------------------------------------------------------------
     def _key(self, key: str) -> bytes:
         return _b(self._kp + key)
+
+    def redis_key(self, key: str) -> bytes:
+        """The redis key holding the cache key ``key``."""
+        return self._key(key)
+
+    def lock_key(self, name: str) -> bytes:
+        """The redis key holding the lock ``name``."""
+        return _b(self._lp + name)
+
+    def translate_error(self, exc: Exception, action: str) -> CacheError:
+        """The freight error for a redis-py exception raised while doing ``action``."""
+        return self._error(exc, action)
+
+    def aio(self) -> AsyncRedisOps | None:
+        """Native ``redis.asyncio`` primitives (None for a client handed in without an
+        ``async_client``)."""
+        return self._aio
 
     def _error(self, exc: Exception, action: str) -> CacheError:
         """The freight error for a redis-py exception raised while doing ``action``."""
@@ -136,7 +163,8 @@ class RedisStore(Store):
             raise self._error(exc, "touch") from exc
 
     def flush(self) -> bool:
-        """UNLINK every key under ``<prefix>:`` (SCAN in batches); never FLUSHDB."""
+        """UNLINK every key under ``<prefix>:`` (SCAN in batches, on every master of a cluster);
+        never FLUSHDB."""
         if not self.prefix:
             raise CacheError(
                 f"redis cache store {self.name!r} has an empty prefix, so flush() cannot tell its keys "
@@ -162,12 +190,13 @@ class RedisStore(Store):
 
     # -- derived operations, one round trip each ----------------------------------------
     def many(self, keys: Iterable[str]) -> dict[str, bytes | None]:
-        """MGET."""
+        """MGET (one per hash slot on a cluster)."""
         names = list(keys)
         if not names:
             return {}
         try:
-            values = self.client.mget([self._key(k) for k in names])
+            wire: list[Any] = [self._key(k) for k in names]
+            values = self.client.mget_nonatomic(wire) if self.cluster else self.client.mget(wire)
         except self._redis_error as exc:
             raise self._error(exc, "get many") from exc
         return dict(zip(names, values, strict=True))
@@ -201,7 +230,8 @@ class RedisLock(Lock):
     def __init__(self, store: RedisStore, name: str, seconds: float = 0, owner: str | None = None) -> None:
         super().__init__(name, seconds, owner)
         self._store = store
-        self._key = _b(store._lp + name)
+        self._key = store.lock_key(name)
+        self._owner_b = _b(self.owner)
 
     def _ttl_ms(self, seconds: float) -> int:
         return _ms(seconds) if seconds > 0 else 0
@@ -215,6 +245,27 @@ class RedisLock(Lock):
             )
         except store._redis_error as exc:
             raise store._error(exc, f"acquire lock {self.name!r}") from exc
+
+    async def aacquire(self) -> bool:
+        """:meth:`acquire` on ``redis.asyncio`` (no thread)."""
+        aio = self._store.aio()
+        if aio is None:
+            return await super().aacquire()
+        return await aio.acquire_lock(self._key, self._owner_b, self.seconds)
+
+    async def arelease(self) -> bool:
+        """:meth:`release` on ``redis.asyncio`` (no thread)."""
+        aio = self._store.aio()
+        if aio is None:
+            return await super().arelease()
+        return await aio.release_lock(self._key, self._owner_b)
+
+    async def arefresh(self, seconds: float | None = None) -> bool:
+        """:meth:`refresh` on ``redis.asyncio`` (no thread)."""
+        aio = self._store.aio()
+        if aio is None:
+            return await super().arefresh(seconds)
+        return await aio.refresh_lock(self._key, self._owner_b, self.seconds if seconds is None else seconds)
 
     def release(self) -> bool:
         """Compare-and-delete in Lua: only the owner's token is ever deleted."""
@@ -256,6 +307,11 @@ def create(config: dict[str, Any], manager: Any) -> RedisStore:
     pool options, ``retries``)."""
     owns = config.get("client") is None
     client = redis_client(config, driver="redis")
+    handed = config.get("async_client")
+    if handed is not None:  # one client handed in serves every loop
+        async_factory: Callable[[], Any] | None = lambda: handed  # noqa: E731
+    else:
+        async_factory = (lambda: async_redis_client(config)) if owns else None
     if owns:
         from redis.backoff import ExponentialBackoff
         from redis.retry import Retry
@@ -268,4 +324,6 @@ def create(config: dict[str, Any], manager: Any) -> RedisStore:
         prefix=str(config.get("prefix", "")),
         clock=getattr(manager, "clock", time.time),
         owns_client=owns,
+        async_client=async_factory,
+        async_shared=handed is not None,
     )
