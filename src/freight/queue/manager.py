@@ -24,6 +24,7 @@ __all__ = ["QueueManager"]
 
 _BUILTIN = {
     "sync": "freight.queue.drivers.sync:create",
+    "memory": "freight.queue.drivers.memory:create",
     "redis": "freight.queue.drivers.redis:create",
     "database": "freight.queue.drivers.database:create",
 }
@@ -55,7 +56,7 @@ class QueueManager(Manager[Queue]):
         self._failed_lock = threading.Lock()
 
     def builtin_drivers(self) -> Mapping[str, DriverFactory[Queue]]:
-        """``sync``, ``redis`` and ``database``, each imported on first use."""
+        """``sync``, ``memory``, ``redis`` and ``database``, each imported on first use."""
         return {name: _lazy(path) for name, path in _BUILTIN.items()}
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:

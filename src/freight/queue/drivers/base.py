@@ -4,6 +4,16 @@ A driver stores opaque payload strings (JSON produced by :mod:`freight.queue.pay
 in named queues and hands them out *reserved*: a popped job stays invisible until
 it is acknowledged (``ack``), put back (``release``), or its reservation expires
 (``retry_after`` seconds, extended by ``extend`` while the job runs).
+
+What a driver implements (each method's docstring is its contract):
+
+* always: ``push_raw``, ``pop_many``, ``ack``, ``release``, ``extend``, ``size``, ``clear``;
+* for speed, with an honest default here: ``push_raw_many`` (a loop of ``push_raw``),
+  ``ack_many`` (a loop of ``ack``; set ``batch_acks`` when yours is one round trip),
+  ``wait`` (sleeps the timeout; set ``wakes_on_push`` when yours returns on a push);
+* when it has them: ``create_tables`` (set ``has_tables``), ``close``.
+
+``pop``, ``push``, ``later`` and ``bulk`` are written once, here.
 """
 
 from __future__ import annotations
@@ -39,7 +49,8 @@ class ReservedJob:
     """A job handed to a worker; it stays reserved until acked, released or expired."""
 
     id: str
-    """the driver's handle for this job (the payload uuid on redis, the row id on databases)"""
+    """the driver's handle for this job: the row id on databases, a random envelope id on redis,
+    an entry id in memory; not the payload uuid that ``push`` returned (that is in ``raw``)"""
     queue: str
     raw: str
     """the payload exactly as stored"""
@@ -54,12 +65,14 @@ class Queue(ABC):
     """A queue connection: raw primitives implemented by a driver, job-level API derived."""
 
     driver: ClassVar[str] = "abstract"
-    #: True when jobs survive this process (redis, database); False for sync
+    #: True when jobs survive this process (redis, database); False for sync and memory
     persistent: ClassVar[bool] = True
     #: True when wait() blocks on the server and returns as soon as a job is pushed
     wakes_on_push: ClassVar[bool] = False
     #: True when ack_many() deletes a batch in one round trip, so the worker batches its acks
     batch_acks: ClassVar[bool] = False
+    #: True when the driver keeps its jobs in tables that create_tables() makes (database)
+    has_tables: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -82,6 +95,11 @@ class Queue(ABC):
     @abstractmethod
     def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
         """Store one payload on ``queue``, available after ``delay`` seconds."""
+
+    @abstractmethod
+    def pop_many(self, queue: str | None = None, limit: int = 1) -> list[ReservedJob]:
+        """Reserve up to ``limit`` available jobs of ``queue`` (oldest first, expired reservations
+        included) for ``retry_after`` seconds, counting one attempt each."""
 
     @abstractmethod
     def ack(self, job: ReservedJob) -> None:
@@ -114,30 +132,18 @@ class Queue(ABC):
         for raw, queue, delay in items:
             self.push_raw(raw, queue, delay)
 
-    # a driver implements pop() or pop_many(); each is derived from the other
     def pop(self, queue: str | None = None) -> ReservedJob | None:
         """Reserve the next available job on ``queue`` for ``retry_after`` seconds, or None."""
-        if type(self).pop_many is Queue.pop_many:
-            raise NotImplementedError(f"{type(self).__name__} must implement pop() or pop_many()")
         jobs = self.pop_many(queue, 1)
         return jobs[0] if jobs else None
-
-    def pop_many(self, queue: str | None = None, limit: int = 1) -> list[ReservedJob]:
-        """Reserve up to ``limit`` jobs from ``queue``."""
-        if type(self).pop is Queue.pop:
-            raise NotImplementedError(f"{type(self).__name__} must implement pop() or pop_many()")
-        jobs: list[ReservedJob] = []
-        while len(jobs) < limit:
-            job = self.pop(queue)
-            if job is None:
-                break
-            jobs.append(job)
-        return jobs
 
     def wait(self, queues: Sequence[str], timeout: float, sleep: Callable[[float], Any] = time.sleep) -> None:
         """Block until a job may be available on ``queues`` or ``timeout`` passes; a driver
         that cannot block on its server waits with ``sleep`` (the worker's wakes on a stop)."""
         sleep(timeout)
+
+    def create_tables(self) -> None:
+        """Create the driver's tables if missing (``queue:table``); nothing for drivers without tables."""
 
     def close(self) -> None:
         """Release connections."""
