@@ -180,3 +180,34 @@ def test_a_command_event_runs_a_freight_command_in_a_child_process(
     prune, forget = (row["last_run"] for row in app.schedule().status(T0))
     assert prune["outcome"] == "ok" and prune["detail"] == "Pruned 0 expired entries from cache store 'file'."
     assert forget["outcome"] == "failed" and "'cache:forget' exited with status 2" in forget["detail"]
+
+
+def test_an_expression_that_is_never_due_is_logged_and_the_others_run(
+    recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = array_app()
+    app.schedule().call(recorder).cron("0 0 */20 * 1L").name("never")  # the 1st/21st that is a last Monday
+    app.schedule().call(recorder).every_minute().name("minute")
+    clock = FakeClock(T0 - 1)
+    scheduler = Scheduler(app.schedule(), clock=clock, spawn=inline)
+    with caplog.at_level(logging.ERROR, logger="freight.schedule"):
+        scheduler.start()
+    assert "never will not run again: cron expression '0 0 */20 * 1L' has no due time" in caplog.text
+    clock.now = T0
+    assert scheduler.tick() == 1 and recorder.dues == {"minute": [T0]}
+
+
+def test_on_one_server_on_a_store_other_processes_do_not_share_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = array_app()
+    app.schedule().call(print).hourly().on_one_server()
+    with caplog.at_level(logging.WARNING, logger="freight.schedule"):
+        Scheduler(app.schedule())
+    assert "which other processes do not share: every scheduler will run them" in caplog.text
+
+
+def test_warm_schedules_the_cache_warm_command() -> None:
+    event = array_app().schedule().warm("user_list", "front_page").hourly()
+    assert event.argv == ["cache:warm", "user_list", "front_page"]
+    assert event.label == "command cache:warm user_list front_page" and event.expression == "0 * * * *"
