@@ -211,3 +211,21 @@ def test_warm_schedules_the_cache_warm_command() -> None:
     event = array_app().schedule().warm("user_list", "front_page").hourly()
     assert event.argv == ["cache:warm", "user_list", "front_page"]
     assert event.label == "command cache:warm user_list front_page" and event.expression == "0 * * * *"
+
+
+def test_a_slow_callable_does_not_delay_the_next_due_time(recorder: Recorder) -> None:
+    app = array_app()
+    gate = threading.Event()
+    app.schedule().call(gate.wait, 10).every_ten_seconds().name("slow")
+    app.schedule().call(recorder).every_ten_seconds().name("fast")
+    clock = FakeClock(T0 - 1)
+    scheduler = Scheduler(app.schedule(), clock=clock)  # each run on its own thread
+    scheduler.start()
+    for step in range(3):
+        clock.now = T0 + 10 * step
+        assert scheduler.tick() == 2  # slow runs pile up on their threads; the loop is not held
+    assert not scheduler.wait_idle(0.1)
+    assert len([run for run in scheduler.running() if run.event.label == "slow"]) == 3
+    gate.set()
+    assert scheduler.wait_idle(5)
+    assert recorder.dues["fast"] == [T0, T0 + 10, T0 + 20]
