@@ -69,7 +69,10 @@ def test_import_freight_needs_no_extra() -> None:
             " 'url': 'sqlite://'}}}).connection().size()",
             "database",
         ),
-        ("from freight import Application\nApplication({}).schedule().call(print).daily().parsed", "schedule"),
+        (
+            "from freight import Application\nApplication({}).schedule().call(print).daily().parsed",
+            "schedule",
+        ),
     ],
 )
 def test_missing_client_names_the_extra(code: str, extra: str) -> None:
