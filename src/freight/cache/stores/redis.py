@@ -25,7 +25,7 @@ from freight.cache.stores.base import Clock, Store, lock_prefix
 from freight.cache.stores.redis_async import AsyncRedisOps
 from freight.connections import async_redis_client, redis_address, redis_client
 from freight.errors import CacheConnectionError, CacheError
-from freight.redis_topology import is_cluster
+from freight.redis_topology import in_failover, is_cluster, rediscover
 
 __all__ = ["RedisLock", "RedisStore", "create"]
 
@@ -109,7 +109,9 @@ class RedisStore(Store):
 
     def _error(self, exc: Exception, action: str) -> CacheError:
         """The freight error for a redis-py exception raised while doing ``action``."""
-        if isinstance(exc, self._connection_errors):
+        if isinstance(exc, self._connection_errors) or in_failover(exc):
+            if not isinstance(exc, self._connection_errors):
+                rediscover(self.client)  # a sentinel client finds the new master on its next call
             return CacheConnectionError(
                 f"redis cache store {self.name!r} cannot reach {self._address} ({action}): {exc}"
             )
