@@ -8,6 +8,7 @@ and 60 s, a 25 s callable).
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections import Counter
@@ -137,3 +138,31 @@ def test_without_overlapping_never_runs_twice_at_once_and_a_dead_holder_frees_th
     with capsys.disabled():
         gap = after[0] - killed_at
         print(f"\n[schedule] overlap: {len(spans)} runs of {runtime} s; next run {gap:.1f} s after the kill")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("grace", "finishes"), [(10.0, True), (0.5, False)], ids=["waits", "gives-up"])
+def test_sigterm_waits_for_a_running_callable_up_to_the_grace_period(
+    grace: float, finishes: bool, tmp_path: Path
+) -> None:
+    config = {
+        "cache": {"default": "file", "stores": {"file": {"driver": "file", "path": str(tmp_path / "c")}}}
+    }
+    group = cluster(tmp_path, config, SCHED_EVERY="second", SCHED_SLOW="3", SCHED_EXPIRES="30")
+    group.grace = str(grace)
+    (proc,) = group.start()
+    deadline = time.monotonic() + 10
+    while not group.lines("start"):
+        assert time.monotonic() < deadline, group.output()
+        time.sleep(0.05)
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(30)
+    waited = time.monotonic() - signalled
+    starts, ends = group.lines("start"), group.lines("end")
+    assert len(starts) == 1  # no new run after SIGTERM
+    if finishes:
+        assert code == 0 and len(ends) == 1 and 1.5 < waited < 10, (code, waited, group.output())
+    else:
+        assert code == 1 and ends == [] and waited < 2.5, (code, waited, group.output())
+        assert re.search(r"still going after \d+ s: slow", group.output()), group.output()
