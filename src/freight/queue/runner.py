@@ -17,11 +17,13 @@ apply the same rules:
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +40,16 @@ from freight.timeutil import seconds_from
 if TYPE_CHECKING:
     from freight.queue.failed import FailedJobStore
 
-__all__ = ["STORE_RETRY_DELAY", "Defaults", "Hooks", "JobEvent", "Outcome", "Runner", "Running"]
+__all__ = [
+    "STORE_RETRY_DELAY",
+    "Defaults",
+    "Hooks",
+    "JobEvent",
+    "Outcome",
+    "Runner",
+    "Running",
+    "run_awaitable",
+]
 
 log = logging.getLogger("freight.worker")
 
@@ -80,6 +91,8 @@ class Runner:
         self.outcomes = outcomes or Outcomes(queue, failed_store)
         self.grace = grace
         self.current: Running | None = None
+        #: True when the job just finished had been given up on by the watchdog
+        self.abandoned = False
         self._classes: dict[str, type[Job]] = {}
         self._settle = threading.Lock()
 
@@ -90,7 +103,15 @@ class Runner:
 
     # -- one job ------------------------------------------------------------------------
     def process(self, job: ReservedJob) -> Outcome:
-        """Run one reserved job to its outcome."""
+        """Run one reserved job to its outcome (an ``async def handle()`` on a private loop)."""
+        running = self.begin(job)
+        if isinstance(running, Outcome):
+            return running
+        return self.finish(running, self.run_inline(running))
+
+    def begin(self, job: ReservedJob) -> Running | Outcome:
+        """Decode and check a reserved job: its :class:`Running` record, ready for ``handle()``, or
+        the outcome already decided (a bad payload, tries or ``retry_until`` spent)."""
         started = self.clock()
         outcomes = self.outcomes
         outcomes.last_error = None
@@ -111,13 +132,22 @@ class Runner:
         events = self.queue.events
         if events.active:
             events.emit(job_event(self.queue, "processing", running))
+        return running
+
+    def run_inline(self, running: Running) -> Exception | None:
+        """Call ``handle()`` in this thread under the soft timeout; the exception it raised, if any.
+
+        An ``async def handle()`` runs to completion on a private event loop (a worker with
+        ``--concurrency`` runs those on its shared loop instead)."""
         error: Exception | None = None
         self.current = running
         try:
             try:
                 self.alarm.arm(running.timeout)
                 try:
-                    instance.handle()
+                    result = running.instance.handle()
+                    if inspect.isawaitable(result):
+                        run_awaitable(result)
                 finally:
                     self.alarm.disarm()
             except Exception as exc:
@@ -125,11 +155,22 @@ class Runner:
         finally:  # a BaseException leaves the job reserved: it comes back after retry_after
             with self._settle:
                 self.current = None
-                abandoned, running.settled = running.settled, True
-        if abandoned:  # the watchdog gave up on this job and recorded the attempt
+                self.abandoned, running.settled = running.settled, True
+        return error
+
+    def finish(self, running: Running, error: BaseException | None, *, settle: bool = False) -> Outcome:
+        """Decide and write the outcome of a job whose ``handle()`` returned or raised ``error``.
+
+        ``settle=True`` for a job run elsewhere (an async job): a job the watchdog gave up on
+        meanwhile is left alone."""
+        if settle:
+            with self._settle:
+                self.abandoned, running.settled = running.settled, True
+        if self.abandoned:  # the watchdog gave up on this job and recorded the attempt
             return Outcome.FAIL
+        outcomes = self.outcomes
         now = self.clock()
-        failure, released = instance.requested_outcome()
+        failure, released = running.instance.requested_outcome()
         if failure is not None:
             return outcomes.fail(running, failure, now)
         if error is not None:
@@ -225,6 +266,34 @@ class Runner:
         if can_retry:
             return self.outcomes.retry(running, delay, error, now)
         return self.outcomes.fail(running, error, now)
+
+
+def run_awaitable(awaitable: Awaitable[Any]) -> Any:
+    """Run ``awaitable`` to completion from sync code: on a new loop, or, when this thread
+    already runs one (a sync driver pushing from a coroutine), on a new loop in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_await(awaitable))
+    box: list[Any] = []
+
+    def target() -> None:
+        try:
+            box.append((True, asyncio.run(_await(awaitable))))
+        except BaseException as exc:
+            box.append((False, exc))
+
+    thread = threading.Thread(target=target, name="freight-async-job")
+    thread.start()
+    thread.join()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def hard_timeout_error(running: Running, grace: float) -> JobTimeoutError:
