@@ -261,7 +261,7 @@ def invalid(config: dict[str, Any], match: str) -> None:
         ({"cache": {"prefix": 3}}, r"'cache.prefix': must be a string"),
         (
             {"queue": {"connections": {"database": {"retry_after": -1}}}},
-            r"'queue.connections.database.retry_after': must be a non-negative number",
+            r"'queue.connections.database.retry_after': must be a finite, non-negative number",
         ),
         (
             {"queue": {"connections": {"database": {"retry_after": True}}}},

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from freight.errors import ConfigurationError
+from freight.serialization import signing_key
 
 __all__ = ["DEFAULTS", "discover", "load_config", "validate"]
 
@@ -129,6 +130,10 @@ def _replaces(current: Mapping[str, Any], value: Mapping[str, Any]) -> bool:
     return "driver" in value and "driver" in current and value["driver"] != current["driver"]
 
 
+#: keys whose environment values stay strings (a secret of digits is still a string)
+_TEXT_KEYS = frozenset({"key", "password", "url", "prefix", "username", "token"})
+
+
 def _parse_scalar(text: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -159,7 +164,7 @@ def _apply_env(config: dict[str, Any], env: Mapping[str, str]) -> None:
             if parts:
                 paths.append((parts[-1] != "driver", name, parts, value))
     for _, name, parts, value in sorted(paths):  # every "driver" first: it may reset its table
-        _set_path(config, parts, _parse_scalar(value), name)
+        _set_path(config, parts, value if parts[-1] in _TEXT_KEYS else _parse_scalar(value), name)
 
 
 def _require(condition: bool, key: str, why: str) -> None:
@@ -187,7 +192,10 @@ def _validate_section(config: dict[str, Any], section: str, items_key: str, kind
         for number in ("retry_after", "port", "db", "max_entries"):
             if number in item:
                 ok = isinstance(item[number], int | float) and not isinstance(item[number], bool)
-                _require(ok and item[number] >= 0, f"{where}.{number}", "must be a non-negative number")
+                ok = ok and 0 <= item[number] < float("inf")
+                _require(ok, f"{where}.{number}", "must be a finite, non-negative number")
+        if "key" in item:
+            signing_key(item["key"], f"invalid configuration at {where + '.key'!r}:")
         for text in ("url", "path", "prefix", "table", "queue", "serializer"):
             if text in item:
                 _require(isinstance(item[text], str), f"{where}.{text}", "must be a string")
@@ -215,3 +223,5 @@ def validate(config: Mapping[str, Any]) -> None:
             "queue.failed",
             "must be a table with a 'driver' (database, redis or null)",
         )
+        if "key" in failed:
+            signing_key(failed["key"], "invalid configuration at 'queue.failed.key':")

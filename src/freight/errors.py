@@ -12,6 +12,7 @@
     ├── QueueError                    a queue operation failed
     │   ├── QueueConnectionError      the queue backend could not be reached
     │   ├── PayloadError              a job payload could not be encoded or decoded
+    │   ├── JobImportError            the module a job names cannot be imported in this worker
     │   ├── JobTimeoutError           a job ran longer than its timeout
     │   └── MaxAttemptsExceededError  a job was attempted more times than allowed
     └── SerializationError            a value the codec cannot encode or decode
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigurationError",
     "FreightError",
     "InvalidKeyError",
+    "JobImportError",
     "JobTimeoutError",
     "LockTimeoutError",
     "MaxAttemptsExceededError",
@@ -86,6 +88,15 @@ class QueueConnectionError(QueueError):
 
 class PayloadError(QueueError):
     """A job payload could not be encoded, decoded or trusted."""
+
+
+class JobImportError(QueueError):
+    """The module a job names cannot be imported in this worker (wrong directory, a broken
+    deploy, or a module that raises while it loads); the job is retried with its backoff."""
+
+    def __init__(self, message: str, module: str = "") -> None:
+        super().__init__(message)
+        self.module = module
 
 
 class JobTimeoutError(QueueError):

@@ -5,6 +5,12 @@ never run code. Pickle is available only signed with HMAC-SHA256 under a key
 (:func:`make_codec`); a value whose signature does not match raises
 :class:`SignatureError`, which the cache reports as a miss.
 
+A signing key is a string (or bytes) of at least :data:`MIN_KEY_BYTES` bytes, checked
+by :func:`signing_key` when the configuration is loaded. Signatures are
+domain-separated: the cache and the queue each sign under a key derived from the
+configured one for its own purpose, so a value signed for the cache never verifies as
+a job payload, even when both use the same configured key.
+
 Integers always encode as their ASCII digits (``b"42"``) so a backend's native
 atomic increment (Redis ``INCRBY``, memcached ``incr``) works on them.
 """
@@ -26,6 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 from freight.errors import ConfigurationError, SerializationError
 
 __all__ = [
+    "MIN_KEY_BYTES",
     "Codec",
     "decode_tagged_json",
     "encode_json",
@@ -35,10 +42,15 @@ __all__ = [
     "Signer",
     "make_codec",
     "object_hook",
+    "signing_key",
     "to_jsonable",
 ]
 
 TAG = "__freight__"
+#: the fewest bytes a signing key may have (a short key can be guessed offline)
+MIN_KEY_BYTES = 16
+#: the purposes a :class:`Signer` derives its key for; each signs in its own domain
+PURPOSES = frozenset({"cache", "queue"})
 _SCALARS = (str, int, float, bool, type(None))
 _SCALAR_TYPES = frozenset(_SCALARS)
 
@@ -192,6 +204,14 @@ decode_tagged_json = _scanning_decoder(json.JSONDecoder(object_hook=object_hook)
 _decode_plain = _scanning_decoder(json.JSONDecoder())
 
 
+def _digits(value: int) -> bytes:
+    """The ASCII digits of ``value``; :class:`SerializationError` past Python's digit limit."""
+    try:
+        return str(value).encode("ascii")
+    except ValueError as exc:  # more digits than sys.get_int_max_str_digits() allows
+        raise SerializationError(f"cannot encode an integer this large: {exc}") from exc
+
+
 class JsonCodec:
     """JSON with tagged types; round-trips datetime, date, time, timedelta, Decimal, UUID,
     bytes, set, frozenset, tuple and dicts with non-string keys exactly."""
@@ -201,7 +221,7 @@ class JsonCodec:
     def dumps(self, value: Any) -> bytes:
         """Encode ``value`` as compact UTF-8 JSON."""
         if type(value) is int:
-            return str(value).encode("ascii")
+            return _digits(value)
         try:
             return encode_json(to_jsonable(value)).encode()
         except SerializationError:
@@ -241,15 +261,36 @@ class _PickleCodec:
             raise SerializationError(f"cannot unpickle value: {exc!r}") from exc
 
 
+def signing_key(key: object, where: str = "key") -> bytes:
+    """The bytes of a configured signing key; :class:`ConfigurationError` unless it is a
+    string or bytes of at least :data:`MIN_KEY_BYTES` bytes."""
+    if isinstance(key, bool) or not isinstance(key, str | bytes | bytearray):
+        hint = ' (quote it in TOML: key = "...")' if isinstance(key, int | float) else ""
+        raise ConfigurationError(
+            f"{where} must be a secret string of at least {MIN_KEY_BYTES} characters, "
+            f"not a {type(key).__name__}{hint}"
+        )
+    raw = key.encode("utf-8", "surrogatepass") if isinstance(key, str) else bytes(key)
+    if len(raw) < MIN_KEY_BYTES:
+        raise ConfigurationError(
+            f"{where} is {len(raw)} bytes long; a signing key needs at least {MIN_KEY_BYTES} "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return raw
+
+
 class Signer:
-    """HMAC-SHA256 signatures over bytes, verified in constant time."""
+    """HMAC-SHA256 signatures over bytes for one ``purpose`` ("cache" or "queue"), verified
+    in constant time."""
 
     digest_size = 32
 
-    def __init__(self, key: str | bytes) -> None:
-        if not key:
-            raise ConfigurationError("a signing key must be a non-empty string")
-        self._key = key.encode() if isinstance(key, str) else bytes(key)
+    def __init__(self, key: str | bytes, *, purpose: str) -> None:
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown signing purpose {purpose!r}; known: {', '.join(sorted(PURPOSES))}")
+        # one key per purpose, derived once: the per-value cost stays one HMAC
+        self._key = hmac.new(signing_key(key), b"freight-sign:" + purpose.encode(), hashlib.sha256).digest()
+        self.purpose = purpose
 
     def signature(self, data: bytes) -> bytes:
         """The raw 32-byte signature of ``data``."""
@@ -274,13 +315,13 @@ class SignedCodec:
 
     def __init__(self, inner: Codec, key: str | bytes) -> None:
         self.inner = inner
-        self.signer = Signer(key)
+        self.signer = Signer(key, purpose="cache")
         self.name = f"signed-{inner.name}"
 
     def dumps(self, value: Any) -> bytes:
         """Encode and sign ``value`` (integers are stored as plain digits)."""
         if type(value) is int:
-            return str(value).encode("ascii")
+            return _digits(value)
         return self.MARK + self.signer.sign(self.inner.dumps(value))
 
     def loads(self, data: bytes) -> Any:
@@ -297,9 +338,9 @@ def make_codec(serializer: str = "json", key: str | bytes | None = None) -> Code
     """Build the codec a store or connection asked for: ``"json"`` (optionally signed) or
     ``"pickle"`` (which requires a ``key``)."""
     if serializer == "json":
-        return SignedCodec(JsonCodec(), key) if key else JsonCodec()
+        return SignedCodec(JsonCodec(), key) if key is not None else JsonCodec()
     if serializer == "pickle":
-        if not key:
+        if key is None:
             raise ConfigurationError(
                 "serializer 'pickle' requires a 'key' to sign values with; "
                 "unsigned pickle would let anyone who can write to the store run code"

@@ -273,8 +273,8 @@ def test_an_undecodable_value_is_a_logged_miss_and_is_forgotten(
 def test_a_tampered_signed_value_is_a_miss(
     env: CacheEnv, serializer: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    signed = Repository(env.cache.store, make_codec(serializer, "k3y"), clock=env.clock)
-    forger = Repository(env.cache.store, make_codec(serializer, "another key"), clock=env.clock)
+    signed = Repository(env.cache.store, make_codec(serializer, "k3y-k3y-k3y-k3y-k3y"), clock=env.clock)
+    forger = Repository(env.cache.store, make_codec(serializer, "another key, another key"), clock=env.clock)
     assert signed.put("k", {"amount": 10})
     assert signed.get("k") == {"amount": 10}
     raw = signed.store.get("k")

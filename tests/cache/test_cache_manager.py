@@ -23,7 +23,7 @@ CONFIG: dict[str, Any] = {
     "stores": {
         "array": {"driver": "array"},
         "own": {"driver": "array", "prefix": "own"},
-        "signed": {"driver": "array", "serializer": "pickle", "key": "k"},
+        "signed": {"driver": "array", "serializer": "pickle", "key": "k" * 16},
     },
 }
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from freight.cache.limiter import RateLimiter
 from freight.cache.manager import CacheManager
 from freight.cache.repository import Repository
 
@@ -26,6 +27,11 @@ WORKERS = 8
 INCREMENTS = 1000
 LOCK_ROUNDS = 15
 ADD_KEYS = 25
+FUNNEL_WORKERS = 6
+FUNNEL_ROUNDS = 5
+LIMIT = 20
+LIMITER_CALLS = 5
+WINDOW_START = 1_900_000_000.0
 TIMEOUT = 90.0
 PRELOAD = [
     "freight.cache.manager",
@@ -111,10 +117,34 @@ def _adds(cache: Repository, index: int, shared: Any) -> list[bool]:
     return [cache.add(f"key{i}", index, 60) for i in range(ADD_KEYS)]
 
 
+def _funnel(cache: Repository, index: int, shared: Any) -> list[int]:
+    """Enter a funnel of 2 FUNNEL_ROUNDS times; inside, count the holders."""
+    seen = []
+    for _ in range(FUNNEL_ROUNDS):
+        with cache.funnel("reports", limit=2, block=TIMEOUT):
+            seen.append(cache.increment("holders"))
+            time.sleep(0.003)
+            cache.decrement("holders")
+    return seen
+
+
+def _attempts(cache: Repository, index: int, shared: Any) -> list[list[bool]]:
+    """LIMITER_CALLS attempts in each of two windows (clocks fixed at their start; every
+    process leaves the first window before any enters the second: ``shared`` is a barrier)."""
+    outcomes = []
+    for start in (WINDOW_START, WINDOW_START + 60):
+        shared.wait(TIMEOUT)
+        limiter = RateLimiter(cache, clock=lambda start=start: start)
+        outcomes.append([limiter.attempt("api", LIMIT, lambda: True, decay=60) for _ in range(LIMITER_CALLS)])
+    return outcomes
+
+
 TASKS: dict[str, Callable[[Repository, int, Any], Any]] = {
     "increment": _increments,
     "lock": _locks,
     "add": _adds,
+    "funnel": _funnel,
+    "attempt": _attempts,
 }
 
 
@@ -130,14 +160,14 @@ def _worker(task: str, config: dict[str, Any], index: int, barrier: Any, results
         results.put((index, False, traceback.format_exc()))
 
 
-def _run(task: str, config: dict[str, Any], shared: Any = None) -> dict[int, Any]:
-    """Run ``task`` in WORKERS processes at once; their results by index."""
+def _run(task: str, config: dict[str, Any], shared: Any = None, workers: int = WORKERS) -> dict[int, Any]:
+    """Run ``task`` in ``workers`` processes at once; their results by index."""
     ctx = _context()
-    barrier = ctx.Barrier(WORKERS)  # type: ignore[attr-defined]
+    barrier = ctx.Barrier(workers)  # type: ignore[attr-defined]
     results = ctx.Queue()  # type: ignore[attr-defined]
     processes = [
         ctx.Process(target=_worker, args=(task, config, i, barrier, results, shared))  # type: ignore[attr-defined]
-        for i in range(WORKERS)
+        for i in range(workers)
     ]
     outcomes: dict[int, Any] = {}
     failures: list[str] = []
@@ -145,7 +175,7 @@ def _run(task: str, config: dict[str, Any], shared: Any = None) -> dict[int, Any
         for process in processes:
             process.start()
         deadline = time.monotonic() + TIMEOUT
-        while len(outcomes) + len(failures) < WORKERS:
+        while len(outcomes) + len(failures) < workers:
             index, ok, payload = results.get(timeout=max(0.1, deadline - time.monotonic()))
             if ok:
                 outcomes[index] = payload
@@ -188,3 +218,20 @@ def test_eight_processes_add_the_same_key_and_exactly_one_wins(config: dict[str,
         winners = [index for index, added in outcomes.items() if added[i]]
         assert len(winners) == 1, f"key{i} was added by {winners}"
         assert cache.get(f"key{i}") == winners[0]
+
+
+def test_a_funnel_of_two_never_has_three_holders_across_six_processes(config: dict[str, Any]) -> None:
+    outcomes = _run("funnel", config, workers=FUNNEL_WORKERS)
+    seen = [n for values in outcomes.values() for n in values]
+    assert len(seen) == FUNNEL_WORKERS * FUNNEL_ROUNDS, "every process got through the funnel"
+    assert max(seen) <= 2, f"{max(seen)} processes held a funnel of 2 at once"
+    manager = CacheManager(config)
+    assert manager.get("holders") == 0
+    assert manager.funnel("reports", limit=2).acquire(), "every slot was given back"
+
+
+def test_attempt_allows_exactly_the_limit_per_window_across_eight_processes(config: dict[str, Any]) -> None:
+    outcomes = _run("attempt", config, _context().Barrier(WORKERS))  # type: ignore[attr-defined]
+    for window in (0, 1):
+        allowed = sum(sum(values[window]) for values in outcomes.values())
+        assert allowed == LIMIT, f"window {window}: {allowed} attempts allowed, expected exactly {LIMIT}"

@@ -18,7 +18,7 @@ from freight.queue import payload
 from freight.serialization import JsonCodec, SignedCodec, Signer, make_codec
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-KEY = "fault-test-key"
+KEY = "fault-test-key-fault-test-key"
 
 # JSON-ish text: random structure is far likelier to reach deep decoder paths than noise.
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
@@ -68,7 +68,7 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
 def _signed(raw: bytes) -> bytes:
-    return b"sig:" + Signer(KEY).signature(raw).hex().encode() + b":" + raw
+    return b"sig:" + Signer(KEY, purpose="queue").signature(raw).hex().encode() + b":" + raw
 
 
 @SETTINGS
@@ -79,7 +79,7 @@ def _signed(raw: bytes) -> bytes:
 @example(DEEP)
 @example(b"\xff\xfe")
 def test_payload_loads_raises_only_payload_error(raw: bytes) -> None:
-    for signer in (None, Signer(KEY)):
+    for signer in (None, Signer(KEY, purpose="queue")):
         for candidate in (raw, _signed(raw)):
             try:
                 result = payload.loads(candidate, signer)
@@ -112,7 +112,7 @@ def test_payload_loads_accepts_text_as_well_as_bytes(raw: bytes) -> None:
 def test_codecs_raise_only_serialization_error(raw: bytes) -> None:
     codecs = [JsonCodec(), make_codec("json", KEY), make_codec("pickle", KEY)]
     for codec in codecs:
-        for candidate in (raw, b"$" + raw, b"$" + Signer(KEY).sign(raw)):
+        for candidate in (raw, b"$" + raw, b"$" + Signer(KEY, purpose="cache").sign(raw)):
             if codec.name == "signed-pickle" and candidate.startswith(b"$") and candidate != b"$" + raw:
                 continue  # a correctly signed value is trusted by design: only the key holder makes one
             try:
@@ -125,7 +125,7 @@ def test_codecs_raise_only_serialization_error(raw: bytes) -> None:
 @given(st.binary(max_size=256), st.binary(min_size=1, max_size=64))
 def test_signed_codec_never_trusts_a_value_signed_with_another_key(raw: bytes, other: bytes) -> None:
     codec = SignedCodec(JsonCodec(), KEY)
-    forged = b"$" + Signer(other + b"-not-the-key").sign(raw)
+    forged = b"$" + Signer(other + b"-not-the-key-at-all", purpose="cache").sign(raw)
     try:
         codec.loads(forged)
     except SerializationError:

@@ -85,7 +85,10 @@ def poisons() -> dict[str, tuple[str, str]]:
         "data is a string": (envelope("fault_jobs:Record", bait), "data"),
         "data lacks keys": (envelope("fault_jobs:NeedsKeys", {"queue": bait}), "keyerror"),
         "data wrong types": (envelope("fault_jobs:NeedsKeys", {"a": "one", "b": [bait]}), "valueerror"),
-        "signed, worker has no key": (good(9, Signer("some-key")), "no 'key'"),
+        "signed, worker has no key": (
+            good(9, Signer("some-key-some-key-some-key", purpose="queue")),
+            "no 'key'",
+        ),
         "10 MB payload": (envelope("fault_jobs:NeedsKeys", {"blob": "x" * TEN_MB}), "keyerror"),
     }
 
@@ -184,7 +187,7 @@ def test_a_worker_with_a_key_rejects_unsigned_and_tampered_payloads(
 ) -> None:
     world = make_world(kind, backend_url(kind), retry_after=30, key=KEY)
     sink = make_sink("redis", redis_url)
-    signer = Signer(KEY)
+    signer = Signer(KEY, purpose="queue")
     signed = good(2, signer)
     sig, text = signed[4:].split(":", 1)
     hostile = {
@@ -194,7 +197,7 @@ def test_a_worker_with_a_key_rejects_unsigned_and_tampered_payloads(
             "sig:" + sig + ":" + text.replace("fault_jobs:Record", "fault_trap:trap"),
             "does not match",
         ),
-        "other key": (good(4, Signer("another-key")), "does not match"),
+        "other key": (good(4, Signer("another-key-another-key", purpose="queue")), "does not match"),
         "not hex": ("sig:zz:" + text, "hex"),
     }
     for raw, _ in hostile.values():

@@ -56,7 +56,7 @@ def manager(tmp_path: Path, **store: Any) -> CacheManager:
 
 def test_default_codec_is_json_and_never_unpickles() -> None:
     assert make_codec().name == "json"
-    for codec in (JsonCodec(), make_codec(), make_codec("json", "k")):
+    for codec in (JsonCodec(), make_codec(), make_codec("json", "k" * 16)):
         with pytest.raises(SerializationError):
             codec.loads(EXPLOIT)
     with pytest.raises(PayloadError):
@@ -83,7 +83,7 @@ def test_pickle_without_a_key_is_a_configuration_error(tmp_path: Path, store: st
 def test_a_tampered_signed_value_is_a_logged_miss(
     tmp_path: Path, store: str, serializer: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    repo = manager(tmp_path, serializer=serializer, key="s3cret").store(store)
+    repo = manager(tmp_path, serializer=serializer, key="s3cret-s3cret-s3cret").store(store)
     assert repo.put("k", {"amount": 10})
     raw = repo.store.get("k")
     assert raw is not None
@@ -94,7 +94,7 @@ def test_a_tampered_signed_value_is_a_logged_miss(
     logged = [r for r in caplog.records if r.levelno >= logging.WARNING and "'k'" in r.getMessage()]
     assert logged, f"no warning naming the key was logged: {caplog.text!r}"
     # A value signed with another key is refused the same way, and never unpickled.
-    other = manager(tmp_path / "other", serializer=serializer, key="another").store(store)
+    other = manager(tmp_path / "other", serializer=serializer, key="another-key-another-key").store(store)
     other.put("x", Exploit() if serializer == "pickle" else {"x": 1})
     forged = other.store.get("x")
     assert forged is not None

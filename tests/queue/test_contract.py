@@ -393,7 +393,7 @@ def test_job_queue_option_routes_the_push(queue: Queue) -> None:
 
 def test_signed_payloads_round_trip(queue_kind: str, queue_config: Any, make_queue: Any) -> None:
     """With a connection key the stored payload is signed and only that key reads it."""
-    signed = make_queue(queue_config(queue_kind, key="s3cret"))
+    signed = make_queue(queue_config(queue_kind, key="s3cret-s3cret-s3cret"))
     job_id = signed.push(Greet(secret="x"))
     job = signed.pop()
     assert job is not None and job.raw.startswith("sig:")

@@ -118,7 +118,9 @@ def test_job_class_reads_plain_and_signed_payloads() -> None:
     """The table shows the job class of JSON payloads, signed or not, and '?' otherwise."""
     body = payloads.build(Noop(), "default", 0.0)
     plain = FailedJob("1", "c", "q", payloads.dumps(body), "", 0.0)
-    signed = FailedJob("2", "c", "q", payloads.dumps(body, payloads.Signer("k")), "", 0.0)
+    signed = FailedJob(
+        "2", "c", "q", payloads.dumps(body, payloads.Signer("k" * 16, purpose="queue")), "", 0.0
+    )
     assert plain.job_class == signed.job_class == "jobs_fixture:Noop"
     assert FailedJob("3", "c", "q", "[1]", "", 0.0).job_class == "?"
     assert FailedJob("4", "c", "q", "", "Traceback\n  ...\nKeyError: 'a'\n", 0.0).summary == "KeyError: 'a'"
@@ -127,12 +129,19 @@ def test_job_class_reads_plain_and_signed_payloads() -> None:
 def test_retry_pushes_the_payload_back_as_a_fresh_job() -> None:
     """retry_failed resets attempts, moves retry_until as far ahead as it was, keeps the uuid."""
     clock = FakeClock(1000.0)
-    manager = memory_manager(clock, key="secret")
+    manager = memory_manager(clock, key="secret-secret-secret")
     job = Noop(n=1)
     job.retry_until = 60
     body = payloads.build(job, "emails", 900.0)
     body["attempts"] = 3
-    record = FailedJob("f1", "mem", "emails", payloads.dumps(body, payloads.Signer("secret")), "", 950.0)
+    record = FailedJob(
+        "f1",
+        "mem",
+        "emails",
+        payloads.dumps(body, payloads.Signer("secret-secret-secret", purpose="queue")),
+        "",
+        950.0,
+    )
     retry_failed(manager, record)
     queue = manager.connection()
     assert isinstance(queue, MemoryQueue)

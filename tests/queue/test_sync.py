@@ -85,7 +85,7 @@ def test_data_a_job_cannot_take_raises_payload_error() -> None:
 
 def test_signed_connection_round_trips() -> None:
     """A sync connection with a key signs and verifies its own payloads."""
-    sync_manager(key="secret").push(Noop(n=2))
+    sync_manager(key="secret-secret-secret").push(Noop(n=2))
     assert CALLS == [("Noop", {"n": 2}, 1)]
 
 

@@ -203,7 +203,7 @@ def bad_payloads() -> dict[str, tuple[str, str]]:
 
     return {
         "not json": ("{oops", "not valid JSON"),
-        "unknown module": (variant(job="no_such_module_xyz:Job"), "cannot import"),
+        "unknown module, one try": (variant(job="no_such_module_xyz:Job", max_tries=1), "cannot import"),
         "unknown class": (variant(job="jobs_fixture:Nope"), "does not exist"),
         "not a job": (variant(job="jobs_fixture:NotAJob"), "not a freight Job"),
         "os.system": (variant(job="os:system"), "not a freight Job"),
@@ -211,7 +211,7 @@ def bad_payloads() -> dict[str, tuple[str, str]]:
             variant(job="jobs_fixture:NeedsEmail", data={"name": "x"}),
             "cannot be built",
         ),
-        "bad timeout": (variant(timeout="soon"), "invalid max_tries, timeout or retry_until"),
+        "bad timeout": (variant(timeout="soon"), "payload field 'timeout'"),
     }
 
 
@@ -234,7 +234,9 @@ def test_bad_payloads_go_to_the_failed_store_and_the_worker_carries_on(
 
 def test_a_connection_with_a_key_refuses_unsigned_and_tampered_payloads(clock: FakeClock) -> None:
     """With a signing key, unsigned and tampered payloads fail with the reason; signed ones run."""
-    manager = memory_manager(clock, key="secret", failed={"driver": "redis", "client": fakeredis.FakeRedis()})
+    manager = memory_manager(
+        clock, key="secret-secret-secret", failed={"driver": "redis", "client": fakeredis.FakeRedis()}
+    )
     queue = queue_of(manager)
     manager.push(Noop(n=1))
     signed = next(iter(queue.rows.values())).raw

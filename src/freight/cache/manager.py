@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from freight.cache.async_repository import Builder
 from freight.cache.events import CacheEvent, Listener
+from freight.cache.funnel import Funnel
+from freight.cache.limiter import RateLimiter
 from freight.cache.lock import Lock
 from freight.cache.repository import Repository
 from freight.cache.stores.base import Clock, Store
@@ -196,6 +198,14 @@ class CacheManager(Manager[Repository]):
     def restore_lock(self, name: str, owner: str) -> Lock:
         """See :meth:`Repository.restore_lock`."""
         return self.store().restore_lock(name, owner)
+
+    def limiter(self) -> RateLimiter:
+        """See :meth:`Repository.limiter`."""
+        return self.store().limiter()
+
+    def funnel(self, name: str, limit: int, block: float = 0, release_after: float = 60) -> Funnel:
+        """See :meth:`Repository.funnel`."""
+        return self.store().funnel(name, limit, block, release_after)
 
     def stats(self) -> dict[str, int]:
         """See :meth:`Repository.stats`."""

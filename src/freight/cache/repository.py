@@ -24,6 +24,8 @@ from freight.cache.events import (
     KeyWritten,
     Listener,
 )
+from freight.cache.funnel import Funnel
+from freight.cache.limiter import RateLimiter
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
 from freight.errors import InvalidKeyError, SerializationError
@@ -257,6 +259,16 @@ class Repository(AsyncMethods):
         """The lock ``name`` as held by ``owner`` (e.g. in another process), to release or
         refresh it."""
         return self.lock(name, 0, owner)
+
+    # -- limiters -----------------------------------------------------------------------
+    def limiter(self) -> RateLimiter:
+        """Laravel's RateLimiter on this store: hit, attempts, remaining, attempt, clear..."""
+        return RateLimiter(self, self._clock)
+
+    def funnel(self, name: str, limit: int, block: float = 0, release_after: float = 60) -> Funnel:
+        """At most ``limit`` holders of ``name`` at once (``with cache.funnel(...):``), waiting up
+        to ``block`` seconds for a slot; a dead holder's slot expires after ``release_after``."""
+        return Funnel(self, name, limit, block, release_after)
 
     # -- observing ----------------------------------------------------------------------
     def stats(self) -> dict[str, int]:

@@ -38,7 +38,7 @@ log = logging.getLogger("freight.worker")
 
 def is_async(running: Running) -> bool:
     """True when the job's ``handle`` is a coroutine function."""
-    return inspect.iscoroutinefunction(running.instance.handle)
+    return running.instance is not None and inspect.iscoroutinefunction(running.instance.handle)
 
 
 class AsyncRunner:
@@ -135,7 +135,9 @@ class AsyncRunner:
     async def _run(self, running: Running) -> None:
         error: BaseException | None = None
         try:
-            coroutine: Any = running.instance.handle()
+            instance = running.instance
+            assert instance is not None  # Runner.begin() built it
+            coroutine: Any = instance.handle()
             if running.timeout > 0:
                 deadline = asyncio.timeout(running.timeout)
                 try:

@@ -23,7 +23,9 @@ from freight.errors import ConfigurationError
 __all__ = [
     "DEFAULT_BASE",
     "DEFAULT_CAP",
+    "MAX_DELAY",
     "BackoffPolicy",
+    "bounded",
     "delay_for",
     "exponential",
     "from_sequence",
@@ -35,6 +37,8 @@ __all__ = [
 DEFAULT_BASE = 1.0
 #: the longest delay of the default policy, in seconds (10 minutes)
 DEFAULT_CAP = 600.0
+#: the longest delay any policy may ask for, in seconds (30 days): a job never parks forever
+MAX_DELAY = 30 * 86400.0
 
 BackoffPolicy = int | float | Sequence[float] | Callable[[int], float] | None
 
@@ -62,20 +66,25 @@ def from_sequence(delays: Sequence[float], attempt: int) -> float:
 
 
 def delay_for(policy: BackoffPolicy, attempt: int, *, rand: Callable[[], float] = random.random) -> float:
-    """Seconds to wait after ``attempt`` failed, under ``policy`` (never negative)."""
+    """Seconds to wait after ``attempt`` failed, under ``policy`` (from 0 to :data:`MAX_DELAY`)."""
     if policy is None:
         return exponential(attempt, rand=rand)
     if isinstance(policy, bool):
         raise ConfigurationError("backoff must be a number, a list of numbers or a callable, not bool")
     if isinstance(policy, int | float):
-        return max(0.0, float(policy))
+        return bounded(float(policy))
     if callable(policy):
-        return max(0.0, float(policy(attempt)))
+        return bounded(float(policy(attempt)))
     if isinstance(policy, Sequence) and not isinstance(policy, str | bytes):
-        return max(0.0, from_sequence(policy, attempt))
+        return bounded(from_sequence(policy, attempt))
     raise ConfigurationError(
         f"backoff must be a number, a list of numbers or a callable, not {type(policy).__name__}"
     )
+
+
+def bounded(delay: float) -> float:
+    """``delay`` clamped to ``[0, MAX_DELAY]`` (NaN counts as 0)."""
+    return min(MAX_DELAY, delay) if delay > 0 else 0.0
 
 
 def validate(policy: object, where: str = "backoff") -> None:
@@ -84,9 +93,10 @@ def validate(policy: object, where: str = "backoff") -> None:
         return
     numbers = policy if isinstance(policy, list | tuple) else [policy]
     for value in numbers:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_DELAY:
             raise ConfigurationError(
-                f"{where} must be a non-negative number, a list of them or a callable; got {policy!r}"
+                f"{where} must be seconds from 0 to {MAX_DELAY:g} (30 days), a list of them or a "
+                f"callable; got {policy!r}"
             )
 
 

@@ -23,6 +23,28 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 
+def seconds(text: str) -> float:
+    """An argparse type: finite, non-negative seconds (``--sleep -1`` is a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be finite and not negative")
+    return value
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number, not negative (``--tries -1`` is a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
 def register(sub: Any) -> None:
     """Add the queue sub-commands to ``sub`` (the result of ``add_subparsers()``)."""
     work = sub.add_parser(
@@ -33,23 +55,27 @@ def register(sub: Any) -> None:
     )
     work.add_argument("connection", nargs="?", help="queue connection (default: the default connection)")
     work.add_argument("--queue", help="queues in priority order, comma-separated (default: the connection's)")
-    work.add_argument("--sleep", type=float, default=3.0, help="seconds to wait when all queues are empty")
-    work.add_argument("--tries", type=int, help="attempts for jobs that set no tries (default 3)")
+    work.add_argument("--sleep", type=seconds, default=3.0, help="seconds to wait when all queues are empty")
+    work.add_argument("--tries", type=count, help="attempts for jobs that set no tries (default 3)")
     work.add_argument("--backoff", help="seconds between attempts for jobs that set none: N or 1,5,30")
-    work.add_argument("--timeout", type=float, help="seconds per attempt for jobs that set none (default 60)")
+    work.add_argument(
+        "--timeout", type=seconds, help="seconds per attempt for jobs that set none (default 60)"
+    )
     work.add_argument(
         "--grace",
-        type=float,
+        type=seconds,
         default=5.0,
         help="seconds a job may overrun its timeout before the worker exits with code 3",
     )
-    work.add_argument("--max-jobs", type=int, default=0, help="stop after this many jobs (0: no limit)")
-    work.add_argument("--max-time", type=float, default=0, help="stop after this many seconds (0: no limit)")
-    work.add_argument("--memory", type=float, default=128, help="stop with exit code 4 above this many MiB")
-    work.add_argument("--prefetch", type=int, default=100, help="most jobs reserved per round trip")
+    work.add_argument("--max-jobs", type=count, default=0, help="stop after this many jobs (0: no limit)")
+    work.add_argument(
+        "--max-time", type=seconds, default=0, help="stop after this many seconds (0: no limit)"
+    )
+    work.add_argument("--memory", type=seconds, default=128, help="stop with exit code 4 above this many MiB")
+    work.add_argument("--prefetch", type=count, default=100, help="most jobs reserved per round trip")
     work.add_argument(
         "--concurrency",
-        type=int,
+        type=count,
         default=1,
         help="async jobs (async def handle) run at once on the worker's event loop (default 1)",
     )

@@ -53,7 +53,8 @@ class Running:
     """The job in progress, as the watchdog sees it."""
 
     job: ReservedJob
-    instance: Job
+    instance: Job | None
+    """None until the job's class is imported (and when its import fails)"""
     name: str
     job_id: str
     """the payload uuid (what ``push`` returned); ``job.id`` is the driver's handle"""
@@ -65,6 +66,8 @@ class Running:
     started: float
     hard_deadline: float
     settled: bool = False
+    backoff: float | list[float] | None = None
+    """the payload's own backoff (None: the job class's, else the worker's)"""
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -144,7 +147,8 @@ class Outcomes:
         if not self._record(running.job, running.name, error):
             return Outcome.RETRY
         try:
-            running.instance.failed(error)
+            if running.instance is not None:  # None: the class was never imported
+                running.instance.failed(error)
         except Exception:
             log.exception("the failed() hook of %s %s raised", running.name, running.job_id)
         self.guard(partial(self.queue.ack, running.job))

@@ -15,17 +15,35 @@ from __future__ import annotations
 
 import hmac
 import importlib
+import math
 import os
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from freight.errors import PayloadError, SerializationError
+from freight.errors import JobImportError, PayloadError, SerializationError
+from freight.queue.backoff import MAX_DELAY
 from freight.serialization import Signer, decode_tagged_json, encode_json, to_jsonable
 
 if TYPE_CHECKING:
     from freight.queue.job import Job
 
-__all__ = ["build", "dumps", "job_path", "loads", "resolve_job_class"]
+__all__ = [
+    "MAX_TIMEOUT",
+    "MAX_TRIES",
+    "Options",
+    "build",
+    "dumps",
+    "job_path",
+    "loads",
+    "options",
+    "resolve_job_class",
+]
+
+#: the most tries a payload may ask for (the attempts column is a 32-bit integer)
+MAX_TRIES = 2**31 - 2
+#: the longest timeout a payload may ask for, in seconds (a year; the OS timer overflows further out)
+MAX_TIMEOUT = 366 * 86400.0
 
 _SIG_PREFIX = "sig:"
 _PATHS: dict[type, str] = {}
@@ -111,11 +129,67 @@ def loads(raw: str | bytes, signer: Signer | None = None) -> dict[str, Any]:
     return payload
 
 
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The run options a payload carries, checked (None: the worker's default applies)."""
+
+    max_tries: int | None
+    timeout: float | None
+    retry_until: float | None
+    backoff: float | list[float] | None
+
+
+def _seconds(value: Any, field: str, top: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= top:
+        raise PayloadError(f"payload field {field!r} must be seconds from 0 to {top:g}, got {value!r}")
+    return float(value)
+
+
+def options(payload: dict[str, Any]) -> Options:
+    """The checked run options of a decoded payload; :class:`PayloadError` for any value out
+    of range (``max_tries: 1e400``, a backoff of ``1e20``, a string...), so a job can never
+    park forever or crash the worker through its options."""
+    tries = payload.get("max_tries")
+    if tries is not None and (
+        isinstance(tries, bool) or not isinstance(tries, int) or not 0 <= tries <= MAX_TRIES
+    ):
+        raise PayloadError(
+            f"payload field 'max_tries' must be an integer from 0 to {MAX_TRIES}, got {tries!r}"
+        )
+    timeout = payload.get("timeout")
+    until = payload.get("retry_until")
+    if until is not None and (
+        isinstance(until, bool) or not isinstance(until, int | float) or not math.isfinite(until)
+    ):
+        raise PayloadError(f"payload field 'retry_until' must be a Unix time, got {until!r}")
+    backoff = payload.get("backoff")
+    policy: float | list[float] | None = None
+    if isinstance(backoff, list):
+        policy = [_seconds(v, "backoff", MAX_DELAY) for v in backoff]
+    elif backoff is not None:
+        policy = _seconds(backoff, "backoff", MAX_DELAY)
+    return Options(
+        tries,
+        None if timeout is None else _seconds(timeout, "timeout", MAX_TIMEOUT),
+        None if until is None else float(until),
+        policy,
+    )
+
+
+def _refused(module_name: str) -> bool:
+    """True for module names a payload may not make a worker import: not dotted identifiers,
+    or a ``__main__`` (``freight.__main__`` would start a nested worker)."""
+    parts = module_name.split(".")
+    return not all(p.isidentifier() for p in parts) or any(p.startswith("__") for p in parts)
+
+
 def resolve_job_class(path: str) -> type[Job]:
     """Import the ``module:QualName`` a payload names, refusing anything that is not a Job.
 
-    Only the named module is imported; nothing is called. A name that resolves to
-    something other than a :class:`~freight.queue.job.Job` subclass raises
+    Only the named module is imported; nothing is called. Whatever the import raises
+    (``SystemExit`` and other ``BaseException`` included) becomes :class:`JobImportError`,
+    so a broken module can never stop the worker. A name that resolves to something other
+    than a :class:`~freight.queue.job.Job` subclass, or a ``__main__`` module, raises
     :class:`PayloadError`.
     """
     from freight.queue.job import Job
@@ -123,12 +197,18 @@ def resolve_job_class(path: str) -> type[Job]:
     module_name, sep, qualname = path.partition(":")
     if not sep or not module_name or not qualname:
         raise PayloadError(f"job name {path!r} is not of the form 'module:QualName'")
-    try:
-        module = sys.modules.get(module_name) or importlib.import_module(module_name)
-    except Exception as exc:
-        raise PayloadError(f"cannot import job module {module_name!r}: {exc!r}") from exc
+    if _refused(module_name):
+        raise PayloadError(f"{path!r} is not a freight Job subclass; refusing to import {module_name!r}")
+    module = sys.modules.get(module_name)
+    if module is None:
+        try:
+            module = importlib.import_module(module_name)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit in a job module must not stop the worker
+            raise JobImportError(f"cannot import job module {module_name!r}: {exc!r}", module_name) from exc
     obj: Any = module
     for part in qualname.split("."):
+        if not part.isidentifier() or part.startswith("__"):
+            raise PayloadError(f"{path!r} is not a freight Job subclass; refusing to run it")
         obj = getattr(obj, part, None)
         if obj is None:
             raise PayloadError(f"job class {path!r} does not exist")

@@ -20,20 +20,22 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from freight.errors import JobTimeoutError, MaxAttemptsExceededError, PayloadError
+from freight.errors import JobImportError, JobTimeoutError, MaxAttemptsExceededError, PayloadError
 from freight.queue.backoff import BackoffPolicy, delay_for, exponential
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.events import JobEvent, QueueEvents
 from freight.queue.job import DEFAULT_TIMEOUT, DEFAULT_TRIES, Job
 from freight.queue.outcomes import STORE_RETRY_DELAY, Outcome, Outcomes, Running, job_event
-from freight.queue.payload import loads, resolve_job_class
+from freight.queue.payload import loads, options, resolve_job_class
 from freight.queue.signals import Alarm
 from freight.timeutil import seconds_from
 
@@ -93,6 +95,8 @@ class Runner:
         self.current: Running | None = None
         #: True when the job just finished had been given up on by the watchdog
         self.abandoned = False
+        #: jobs in a row whose module could not be imported (the worker stops past a limit)
+        self.import_failures = 0
         self._classes: dict[str, type[Job]] = {}
         self._settle = threading.Lock()
 
@@ -117,18 +121,36 @@ class Runner:
         outcomes.last_error = None
         name = "?"
         try:
+            if "malformed" in job.extra:  # the driver could not read the entry itself
+                raise PayloadError(str(job.extra["malformed"]))
             payload = loads(job.raw, self.queue.signer)
             name = payload["job"]
-            instance = self._instantiate(name, payload["data"])
-            running = self._running(job, instance, name, payload, started)
+            running = self._running(job, name, payload, started)
         except PayloadError as exc:
             return outcomes.bad_payload(job, name, exc)
+        spent = self._spent(running, started)  # before the import: a module that kills its
+        if spent is not None:  # importer cannot crash-loop workers past the job's tries
+            running.settled = True
+            running.instance = self._loaded(running)
+            return outcomes.fail(running, spent, started)
+        try:
+            instance = running.instance = self._instantiate(name, payload["data"])
+        except JobImportError as exc:
+            self.import_failures += 1
+            log.error(
+                "%s %s cannot be imported in worker %d (cwd %s): %s",
+                name,
+                running.job_id,
+                os.getpid(),
+                os.getcwd(),
+                exc,
+            )
+            return self._after_error(running, exc, self.clock())
+        except PayloadError as exc:
+            return outcomes.bad_payload(job, name, exc)
+        self.import_failures = 0
         instance.attempts, instance.job_id = job.attempts, running.job_id
         instance.reset_outcome()
-        spent = self._spent(running, started)
-        if spent is not None:
-            running.settled = True
-            return outcomes.fail(running, spent, started)
         events = self.queue.events
         if events.active:
             events.emit(job_event(self.queue, "processing", running))
@@ -141,11 +163,14 @@ class Runner:
         ``--concurrency`` runs those on its shared loop instead)."""
         error: Exception | None = None
         self.current = running
+        pid = os.getpid()
         try:
             try:
                 self.alarm.arm(running.timeout)
                 try:
-                    result = running.instance.handle()
+                    instance = running.instance
+                    assert instance is not None  # begin() built it
+                    result = instance.handle()
                     if inspect.isawaitable(result):
                         run_awaitable(result)
                 finally:
@@ -153,6 +178,8 @@ class Runner:
             except Exception as exc:
                 error = exc
         finally:  # a BaseException leaves the job reserved: it comes back after retry_after
+            if os.getpid() != pid:  # the job forked and returned in the child: never let
+                os._exit(0)  # a copy of the worker run the next job
             with self._settle:
                 self.current = None
                 self.abandoned, running.settled = running.settled, True
@@ -170,7 +197,9 @@ class Runner:
             return Outcome.FAIL
         outcomes = self.outcomes
         now = self.clock()
-        failure, released = running.instance.requested_outcome()
+        instance = running.instance
+        assert instance is not None  # begin() built it
+        failure, released = instance.requested_outcome()
         if failure is not None:
             return outcomes.fail(running, failure, now)
         if error is not None:
@@ -202,29 +231,20 @@ class Runner:
         except Exception as exc:
             raise PayloadError(f"job {name!r} cannot be built from its data: {exc!r}") from exc
 
-    def _running(
-        self, job: ReservedJob, instance: Job, name: str, payload: dict[str, Any], started: float
-    ) -> Running:
-        try:
-            max_tries = payload.get("max_tries")
-            fallback = self.defaults.tries if self.defaults.tries is not None else DEFAULT_TRIES
-            tries = int(max_tries if max_tries is not None else fallback)
-            until = payload.get("retry_until")
-            retry_until = None if until is None else float(until)
-            raw_timeout = payload.get("timeout")
-            if raw_timeout is None:
-                raw_timeout = self.defaults.timeout if self.defaults.timeout is not None else DEFAULT_TIMEOUT
-            timeout = float(raw_timeout)
-        except (TypeError, ValueError) as exc:
-            raise PayloadError(
-                f"payload of {name!r} has an invalid max_tries, timeout or retry_until"
-            ) from exc
+    def _running(self, job: ReservedJob, name: str, payload: dict[str, Any], started: float) -> Running:
+        given = options(payload)  # PayloadError for any option out of range
+        max_tries, retry_until = given.max_tries, given.retry_until
+        fallback = self.defaults.tries if self.defaults.tries is not None else DEFAULT_TRIES
+        tries = max_tries if max_tries is not None else fallback
+        timeout = given.timeout
+        if timeout is None:
+            timeout = self.defaults.timeout if self.defaults.timeout is not None else DEFAULT_TIMEOUT
         limited = tries > 0 and (retry_until is None or max_tries is not None)
         grace = self.grace
         deadline = started + timeout + grace if timeout > 0 and grace is not None else float("inf")
         return Running(
             job,
-            instance,
+            None,
             name,
             str(payload["uuid"]),
             payload,
@@ -234,7 +254,18 @@ class Runner:
             timeout,
             started,
             deadline,
+            backoff=given.backoff,
         )
+
+    def _loaded(self, running: Running) -> Job | None:
+        """The job built from its payload when its module is already imported, for its
+        ``failed()`` hook (importing it now could crash the worker again); else None."""
+        if running.name not in self._classes and running.name.partition(":")[0] not in sys.modules:
+            return None
+        try:
+            return self._instantiate(running.name, running.payload["data"])
+        except (PayloadError, JobImportError):
+            return None
 
     def _spent(self, running: Running, now: float) -> MaxAttemptsExceededError | None:
         if running.retry_until is not None and now >= running.retry_until:
@@ -247,8 +278,8 @@ class Runner:
         return None
 
     def _backoff(self, running: Running) -> float:
-        policy = running.payload.get("backoff")
-        if policy is None:
+        policy: BackoffPolicy = running.backoff
+        if policy is None and running.instance is not None:
             policy = running.instance.backoff
         if policy is None:
             policy = self.defaults.backoff

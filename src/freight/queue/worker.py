@@ -16,6 +16,9 @@ Exit codes of :meth:`Worker.run` (and ``python -m freight work``):
 * ``4`` (:data:`EXIT_MEMORY`): the process used more than ``--memory`` MiB (resident);
   it stopped after the current job. A worker started in a process already above the
   limit counts ``--memory`` MiB of growth from its start instead.
+* ``5`` (:data:`EXIT_IMPORT`): ``max_import_failures`` jobs in a row named modules this
+  worker cannot import (started in the wrong directory, or a broken deploy); those jobs
+  were released with their backoff, not failed.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from functools import partial
 from typing import Any
 
 from freight.app import Application
-from freight.errors import QueueConnectionError
+from freight.errors import ConfigurationError, QueueConnectionError
 from freight.queue.async_runner import AsyncRunner, is_async
 from freight.queue.backoff import BackoffPolicy
 from freight.queue.drivers.base import Queue, ReservedJob
@@ -44,13 +47,14 @@ from freight.queue.reconnect import RECONNECT_CAP, Reconnect
 from freight.queue.runner import Defaults, Runner, hard_timeout_error
 from freight.queue.signals import Alarm, StopSignals
 
-__all__ = ["EXIT_HARD_TIMEOUT", "EXIT_MEMORY", "EXIT_OK", "RECONNECT_CAP", "Worker"]
+__all__ = ["EXIT_HARD_TIMEOUT", "EXIT_IMPORT", "EXIT_MEMORY", "EXIT_OK", "RECONNECT_CAP", "Worker"]
 
 log = logging.getLogger("freight.worker")
 
 EXIT_OK = 0
 EXIT_HARD_TIMEOUT = 3
 EXIT_MEMORY = 4
+EXIT_IMPORT = 5
 
 #: seconds of work one prefetched batch may hold (bounds the priority inversion of prefetching)
 PREFETCH_BUDGET = 0.25
@@ -79,11 +83,24 @@ class Worker:
         grace: float | None = 5.0,
         prefetch: int = 100,
         concurrency: int = 1,
+        max_import_failures: int = 10,
         clock: Callable[[], float] = time.time,
         sleep_fn: Callable[[float], Any] | None = None,
         rand: Callable[[], float] = random.random,
         exit_fn: Callable[[int], Any] = os._exit,
     ) -> None:
+        _check_options(
+            sleep=sleep,
+            tries=tries,
+            timeout=timeout,
+            max_jobs=max_jobs,
+            max_time=max_time,
+            memory=memory,
+            grace=grace,
+            prefetch=prefetch,
+            max_import_failures=max_import_failures,
+            concurrency=concurrency,
+        )
         if isinstance(manager_or_app, Application):
             self.manager = manager_or_app.make_current().queue()
         else:
@@ -93,6 +110,7 @@ class Worker:
         self.queues = [q.strip() for q in names if q.strip()] or [self.queue.default_queue]
         self.sleep, self.max_jobs, self.max_time, self.memory = sleep, max_jobs, max_time, memory
         self.stop_when_empty, self.once, self.grace = stop_when_empty, once, grace
+        self.max_import_failures = max_import_failures
         self.clock, self.exit_fn = clock, exit_fn
         self.sleep_fn: Callable[[float], Any] = sleep_fn or self._nap
         #: the connection's event listeners (shared with its QueueManager)
@@ -149,6 +167,7 @@ class Worker:
                         self.stop("queues empty")
                     elif self.stop_reason is None:
                         self._idle()
+                        self._check_time()
                     continue
                 self._process(self._buffer.popleft())
                 self.processed += 1
@@ -225,16 +244,32 @@ class Worker:
         # a driver blocking on its server does so for at most IDLE_SLICE at a time, and one
         # that cannot (or polls) sleeps with sleep_fn, so a stop (SIGTERM) is seen at once
         timeout = min(self.sleep, IDLE_SLICE) if self.queue.wakes_on_push else self.sleep
+        if self.max_time:  # an idle worker stops at --max-time, not a --sleep later
+            timeout = max(0.0, min(timeout, self._started + self.max_time - self.clock()))
         try:
             self.reconnect(lambda: self.queue.wait(self.queues, timeout, self.sleep_fn))
         except QueueConnectionError:
             pass
+
+    def _check_time(self) -> None:
+        if self.max_time and self.clock() - self._started >= self.max_time:
+            self.stop(f"--max-time {self.max_time:g}s reached")
 
     def _check_limits(self) -> None:
         if self.once:
             self.stop("--once")
         elif self.max_jobs and self.processed >= self.max_jobs:
             self.stop(f"--max-jobs {self.max_jobs} reached")
+        elif self.max_import_failures and self.runner.import_failures >= self.max_import_failures:
+            self.exit_code = EXIT_IMPORT
+            log.critical(
+                "worker %d: the last %d jobs named modules it cannot import (cwd %s); stopping. "
+                "Start the worker in the project's directory, or set PYTHONPATH or --app",
+                os.getpid(),
+                self.runner.import_failures,
+                os.getcwd(),
+            )
+            self.stop("cannot import job modules")
         elif self.max_time or self.memory:
             now = self.clock()
             if self.max_time and now - self._started >= self.max_time:
@@ -339,3 +374,24 @@ class Worker:
 
     def __repr__(self) -> str:
         return f"<Worker {self.queue.name} queues={self.queues}>"
+
+
+def _check_options(**values: float | None) -> None:
+    """:class:`ConfigurationError` naming the first worker option that is not a finite,
+    non-negative number (``tries``, ``timeout`` and ``grace`` may be None; ``prefetch`` >= 1)."""
+    for name, value in values.items():
+        if value is None and name in ("tries", "timeout", "grace"):
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        integral = name in ("tries", "max_jobs", "prefetch", "max_import_failures", "concurrency")
+        at_least_one = name in ("prefetch", "concurrency")
+        if (
+            not number
+            or not 0 <= value < float("inf")  # type: ignore[operator]
+            or (integral and not isinstance(value, int))
+            or (at_least_one and value < 1)  # type: ignore[operator]
+        ):
+            flag = "--" + name.replace("_", "-")
+            kind = "a whole number" if integral else "finite seconds"
+            least = "at least 1" if at_least_one else "not negative"
+            raise ConfigurationError(f"worker option {flag} must be {kind}, {least}; got {value!r}")

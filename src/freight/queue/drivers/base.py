@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from freight.errors import PayloadError
+from freight.errors import ConfigurationError, PayloadError
 from freight.queue import payload as payloads
 from freight.queue.events import JobEvent, QueueEvents
 from freight.serialization import Signer
@@ -23,7 +23,15 @@ from freight.timeutil import Duration, seconds_from
 if TYPE_CHECKING:
     from freight.queue.job import Job
 
-__all__ = ["Queue", "ReservedJob"]
+__all__ = ["Queue", "ReservedJob", "seconds_setting"]
+
+
+def seconds_setting(value: object, where: str) -> float:
+    """``value`` as a positive, finite number of seconds; :class:`ConfigurationError` otherwise."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0 < float(value) < float("inf"):  # type: ignore[arg-type]
+        raise ConfigurationError(f"{where} must be a positive, finite number of seconds, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -64,8 +72,8 @@ class Queue(ABC):
     ) -> None:
         self.name = name or self.driver
         self.default_queue = queue
-        self.retry_after = float(retry_after)
-        self.signer = Signer(key) if key else None
+        self.retry_after = seconds_setting(retry_after, f"queue connection {self.name!r} retry_after")
+        self.signer = Signer(key, purpose="queue") if key is not None else None
         self.clock = clock
         #: listeners of pushed/processing/processed/retrying/failed (the QueueManager's, once resolved)
         self.events = QueueEvents()
