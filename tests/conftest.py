@@ -8,6 +8,12 @@ Server addresses come from the environment and default to the standard loopback 
                                 private server so ``flush()`` cannot disturb another worker
     FREIGHT_TEST_POSTGRES_URL   postgresql+psycopg://postgres@127.0.0.1:5432/test
     FREIGHT_TEST_MYSQL_URL      mysql+pymysql://root@127.0.0.1:3306/test
+    FREIGHT_TEST_REDIS_CLUSTER  host:port,... of a Redis Cluster; when unset, serverkit starts
+                                (or reuses) 3 masters + 3 replicas on 127.0.0.1:17001-17006
+    FREIGHT_TEST_SENTINELS      host:port,... of sentinels watching "freight-test"; when
+                                unset, serverkit's master 17101, replica 17102, sentinels 17111-3
+    FREIGHT_TEST_MEMCACHED_RING host:port,... of several memcached nodes; when unset,
+                                serverkit's 127.0.0.1:17201-17203
 
 A server that cannot be reached skips its tests locally (summarised at the end of the
 run) and fails them when ``CI=true``.
@@ -25,6 +31,8 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+import serverkit
 
 # Property tests judge results, not speed: on a loaded 2-CPU machine one example can take
 # longer than Hypothesis's 200 ms default deadline, which it reports as a failure.
@@ -95,6 +103,39 @@ def redis_url() -> str:
     except Exception as exc:
         unreachable("redis", f"{url}: {exc}")
     return url
+
+
+# -- scale-out servers (tests/serverkit.py: started once, reused by every session) ------------
+def _scaleout(setup: str, variable: str, default: list[str]) -> list[str]:
+    configured = os.environ.get(variable)
+    if configured:
+        return [s.strip() for s in configured.split(",") if s.strip()]
+    try:
+        serverkit.ensure(setup)
+    except Exception as exc:
+        unreachable(f"redis {setup}" if setup != "ring" else "memcached ring", str(exc))
+    return default
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_nodes() -> list[str]:
+    """``host:port`` of the nodes of a healthy 3-master Redis Cluster (with replicas)."""
+    ports = serverkit.CLUSTER_PORTS
+    return _scaleout("cluster", "FREIGHT_TEST_REDIS_CLUSTER", [f"{serverkit.HOST}:{p}" for p in ports])
+
+
+@pytest.fixture(scope="session")
+def redis_sentinels() -> list[str]:
+    """``host:port`` of three sentinels watching the service ``serverkit.SERVICE``."""
+    ports = serverkit.SENTINEL_PORTS
+    return _scaleout("sentinel", "FREIGHT_TEST_SENTINELS", [f"{serverkit.HOST}:{p}" for p in ports])
+
+
+@pytest.fixture(scope="session")
+def memcached_ring() -> list[str]:
+    """``host:port`` of three memcached nodes."""
+    ports = serverkit.RING_PORTS
+    return _scaleout("ring", "FREIGHT_TEST_MEMCACHED_RING", [f"{serverkit.HOST}:{p}" for p in ports])
 
 
 # -- Memcached --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from freight.errors import ConfigurationError, MissingDependencyError
+from freight.redis_topology import describe_client, topology_client
 
 if TYPE_CHECKING:
     import redis
@@ -50,7 +51,9 @@ def redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> redis.R
     """A redis-py client from ``client`` (an existing instance), ``url``, or ``host/port/db/password``.
 
     ``url`` falls back to ``FREIGHT_REDIS_URL``; pool options (``max_connections``,
-    ``socket_timeout``, ...) are passed through.
+    ``socket_timeout``, ...) are passed through. A Redis Cluster (``cluster``,
+    ``startup_nodes``, ``redis+cluster://``) or Sentinel (``sentinels``, ``service_name``,
+    ``redis+sentinel://``) config gets that client (see :mod:`freight.redis_topology`).
     """
     existing = config.get("client")
     if existing is not None:
@@ -61,6 +64,9 @@ def redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> redis.R
         raise MissingDependencyError("redis", "redis", driver) from exc
     options = {k: config[k] for k in _REDIS_OPTIONS if k in config}
     options.setdefault("socket_connect_timeout", 5)
+    topology = topology_client(config, options, driver)
+    if topology is not None:
+        return topology  # type: ignore[no-any-return]
     url = config.get("url") or (None if "host" in config else os.environ.get("FREIGHT_REDIS_URL"))
     if url:
         try:
@@ -90,6 +96,9 @@ def async_redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> A
         raise MissingDependencyError("redis", "redis", driver) from exc
     options = {k: config[k] for k in _REDIS_OPTIONS if k in config}
     options.setdefault("socket_connect_timeout", 5)
+    topology = topology_client(config, options, driver, aio=True)
+    if topology is not None:
+        return topology
     url = config.get("url") or (None if "host" in config else os.environ.get("FREIGHT_REDIS_URL"))
     if url:
         return aioredis.Redis.from_url(str(url), **options)
@@ -103,12 +112,8 @@ def async_redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> A
 
 
 def redis_address(client: Any) -> str:
-    """``host:port/db`` of a redis-py client, for error messages."""
-    try:
-        kwargs = client.connection_pool.connection_kwargs
-        return f"redis://{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
-    except AttributeError:
-        return repr(client)
+    """``redis://host:port/db`` of a redis-py client (a cluster's or sentinel's), for error messages."""
+    return describe_client(client)
 
 
 def sql_engine(config: Mapping[str, Any], *, driver: str = "database") -> Engine:

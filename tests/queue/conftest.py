@@ -28,8 +28,8 @@ import pytest
 
 from freight.queue.drivers.base import Queue
 
-QUEUE_KINDS = ("redis", "fakeredis", "sqlite", "postgres", "mysql")
-REDIS_KINDS = frozenset({"redis", "fakeredis"})
+QUEUE_KINDS = ("redis", "cluster", "sentinel", "fakeredis", "sqlite", "postgres", "mysql")
+REDIS_KINDS = frozenset({"redis", "cluster", "sentinel", "fakeredis"})
 SQL_KINDS = frozenset({"sqlite", "postgres", "mysql"})
 
 
@@ -92,6 +92,19 @@ def queue_config(request: pytest.FixtureRequest, unique: str) -> Iterator[Callab
             client = redis.Redis.from_url(url)
             prefix = overrides.get("prefix", config["prefix"])
             cleanups.append(lambda: (_drop_redis(client, prefix), client.close()))
+        elif kind in {"cluster", "sentinel"}:
+            from freight.connections import redis_client
+
+            if kind == "cluster":
+                config = {"driver": "redis", "cluster": True}
+                config["startup_nodes"] = request.getfixturevalue("redis_cluster_nodes")
+            else:
+                config = {"driver": "redis", "service_name": "freight-test"}
+                config["sentinels"] = request.getfixturevalue("redis_sentinels")
+            config["prefix"] = f"freight-test:{tag}"
+            topology_client = redis_client(config)
+            topology_prefix = overrides.get("prefix", config["prefix"])
+            cleanups.append(lambda: (_drop_redis(topology_client, topology_prefix), topology_client.close()))
         elif kind == "fakeredis":
             fakeredis = pytest.importorskip("fakeredis")
             fake = fakeredis.FakeRedis()

@@ -19,7 +19,9 @@ import pytest
 from freight.queue.drivers.base import Queue
 
 #: only drivers that block on the server (redis) wake a waiting worker on a push
-blocking = pytest.mark.applies("queue_kind", lambda kind: kind in {"redis", "fakeredis"})
+blocking = pytest.mark.applies(
+    "queue_kind", lambda kind: kind in {"redis", "cluster", "sentinel", "fakeredis"}
+)
 
 if TYPE_CHECKING:
     from conftest import FakeClock

@@ -5,6 +5,9 @@ apart from values, at ``"<prefix>#lock:<name>"``, so ``flush()`` leaves them alo
 Values are the codec's bytes, stored as they are: an integer is its ASCII digits, so
 ``increment`` is a plain ``INCRBY``. ``flush()`` walks ``SCAN MATCH <prefix>:*`` and
 ``UNLINK``s in batches; it never runs ``FLUSHDB`` and refuses to run without a prefix.
+On a Redis Cluster keys spread over every master (no hash tag on values: the cache
+grows with the cluster); ``many`` splits its MGET per slot and ``flush`` scans every
+master; every script touches one key.
 Lock release and refresh are compare-and-delete / compare-and-expire Lua scripts
 (``lua/*.lua``), registered once per store.
 """
@@ -21,6 +24,7 @@ from freight.cache.stores.base import Clock, Store
 from freight.cache.stores.redis_async import AsyncRedisOps
 from freight.connections import async_redis_client, redis_address, redis_client
 from freight.errors import CacheConnectionError, CacheError
+from freight.redis_topology import is_cluster
 
 __all__ = ["RedisLock", "RedisStore", "create"]
 
@@ -68,6 +72,8 @@ class RedisStore(Store):
         self._address = redis_address(client)
         self._redis_error: type[Exception] = redis.RedisError
         self._connection_errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+        #: a Redis Cluster client: multi-key commands are split per hash slot
+        self.cluster = is_cluster(client)
         self._kp = f"{prefix}:" if prefix else ""
         self._lp = f"{prefix}#lock:"
         self._release = client.register_script(_script("release_lock.lua"))
@@ -157,7 +163,8 @@ class RedisStore(Store):
             raise self._error(exc, "touch") from exc
 
     def flush(self) -> bool:
-        """UNLINK every key under ``<prefix>:`` (SCAN in batches); never FLUSHDB."""
+        """UNLINK every key under ``<prefix>:`` (SCAN in batches, on every master of a cluster);
+        never FLUSHDB."""
         if not self.prefix:
             raise CacheError(
                 f"redis cache store {self.name!r} has an empty prefix, so flush() cannot tell its keys "
@@ -183,12 +190,13 @@ class RedisStore(Store):
 
     # -- derived operations, one round trip each ----------------------------------------
     def many(self, keys: Iterable[str]) -> dict[str, bytes | None]:
-        """MGET."""
+        """MGET (one per hash slot on a cluster)."""
         names = list(keys)
         if not names:
             return {}
         try:
-            values = self.client.mget([self._key(k) for k in names])
+            wire: list[Any] = [self._key(k) for k in names]
+            values = self.client.mget_nonatomic(wire) if self.cluster else self.client.mget(wire)
         except self._redis_error as exc:
             raise self._error(exc, "get many") from exc
         return dict(zip(names, values, strict=True))

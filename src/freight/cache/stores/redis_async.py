@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any, Protocol
 
+from freight.redis_topology import is_cluster
+
 __all__ = ["AsyncRedisOps"]
 
 
@@ -114,7 +116,10 @@ class AsyncRedisOps:
         if not keys:
             return {}
         try:
-            values = await self._bound().client.mget([self._store.redis_key(k) for k in keys])
+            client = self._bound().client
+            wire = [self._store.redis_key(k) for k in keys]
+            # a cluster splits MGET per hash slot
+            values = await (client.mget_nonatomic(wire) if is_cluster(client) else client.mget(wire))
         except self._redis_error as exc:
             raise self._store.translate_error(exc, "get many") from exc
         return dict(zip(keys, values, strict=True))
