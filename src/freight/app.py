@@ -17,6 +17,7 @@ from freight.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from freight.cache.manager import CacheManager
+    from freight.metrics import CacheMetrics
     from freight.queue.manager import QueueManager
     from freight.schedule.schedule import Schedule
 
@@ -35,6 +36,8 @@ class Application:
         self.config: dict[str, Any] = load_config(config)
         self._cache: CacheManager | None = None
         self._queue: QueueManager | None = None
+        #: what records the cache stores' counters (None until cache() or when metrics are off)
+        self.cache_metrics: CacheMetrics | None = None
         self._schedule: Schedule | None = None
         self.make_current()
 
@@ -57,10 +60,14 @@ class Application:
         """The cache manager (created on first use)."""
         if self._cache is None:
             from freight.cache.manager import CacheManager
+            from freight.metrics import cache_metrics
 
             with self._guard:
                 if self._cache is None:
                     self._cache = CacheManager(self.config["cache"])
+                    self.cache_metrics = cache_metrics(
+                        self._cache, self.config.get("metrics"), lambda name: self.queue().connection(name)
+                    )
         return self._cache
 
     def queue(self) -> QueueManager:
@@ -86,6 +93,8 @@ class Application:
     def close(self) -> None:
         """Close every resolved store and connection (``with Application(...) as app:`` does it
         on exit); the managers reconnect if used again."""
+        if self.cache_metrics is not None:
+            self.cache_metrics.recorder.stop()
         if self._cache is not None:
             self._cache.purge()
         if self._queue is not None:

@@ -120,6 +120,11 @@ class Manager(Generic[T]):
                 self._resolved[name] = instance
             return instance
 
+    def resolved(self) -> dict[str, T]:
+        """The instances created so far, by name (none is created)."""
+        with self._lock:
+            return dict(self._resolved)
+
     def purge(self, name: str | None = None) -> None:
         """Close and forget the instance for ``name`` (every one when None); it is rebuilt on next use."""
         with self._lock:

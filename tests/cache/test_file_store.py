@@ -35,7 +35,7 @@ def entry_path(cache: Repository, key: str) -> Path:
 def test_layout_is_sha256_sharded_under_a_directory_per_prefix(tmp_path: Path) -> None:
     cache = file_cache(tmp_path, prefix="my app")
     cache.put("user:1", {"name": "Ada"})
-    digest = hashlib.sha256(b"my app\x00kuser:1").hexdigest()
+    digest = hashlib.sha256(b"my%20app:1:kuser:1").hexdigest()
     path = tmp_path / directory_name("my app") / digest[:2] / digest
     assert entry_path(cache, "user:1") == path
     assert path.is_file()
@@ -45,6 +45,9 @@ def test_layout_is_sha256_sharded_under_a_directory_per_prefix(tmp_path: Path) -
     assert data[HEADER_SIZE:] == b'{"name":"Ada"}'
     assert directory_name("my app").startswith("my_app-")
     assert directory_name("") != directory_name("_")
+    digest = hashlib.sha256(b"my%20app:1").hexdigest()[:40]
+    assert directory_name("my app") == f"my_app-{digest}", "160 bits: no colliding prefix can be searched for"
+    assert directory_name("my app", "2") != directory_name("my app") != directory_name("my app", "lock")
 
 
 def test_expiry_header_is_unix_milliseconds(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 from freight.app import Application
 from freight.errors import ConfigurationError, QueueConnectionError
+from freight.metrics import metrics_options, worker_metrics
 from freight.queue.async_runner import AsyncRunner, is_async
 from freight.queue.backoff import BackoffPolicy
 from freight.queue.drivers.base import Queue, ReservedJob
@@ -88,6 +89,7 @@ class Worker:
         sleep_fn: Callable[[float], Any] | None = None,
         rand: Callable[[], float] = random.random,
         exit_fn: Callable[[int], Any] = os._exit,
+        metrics: bool | None = None,
     ) -> None:
         _check_options(
             sleep=sleep,
@@ -142,6 +144,15 @@ class Worker:
         self.stop_reason: str | None = None
         self.exit_code = EXIT_OK
         self.processed = 0
+        # metrics: None follows the configuration's ``metrics`` section, False turns them off
+        app = manager_or_app if isinstance(manager_or_app, Application) else Application.current()
+        section = app.config.get("metrics") if app is not None and app.queue() is self.manager else None
+        options = metrics_options(section)
+        if metrics is not None:
+            options["enabled"] = metrics
+        self.metrics = worker_metrics(self.queue, self.queues, options)
+        if self.metrics is not None:
+            self.metrics.listen(self.on)
 
     def on(self, event: str, fn: Callable[[JobEvent], Any]) -> Worker:
         """Call ``fn(event)`` on a queue event of this worker's connection (``QueueManager.on``
@@ -215,6 +226,8 @@ class Worker:
             clock=self.clock,
         )
         self._monitor.start()
+        if self.metrics is not None:
+            self.metrics.start()
         log.info("worker %d started on %s, queues %s", os.getpid(), self.queue.name, ",".join(self.queues))
 
     def _refill(self) -> bool:
@@ -290,6 +303,8 @@ class Worker:
             self._signals.restore()
             self.runner.alarm.restore()
             self._return_held()
+        if self.metrics is not None:
+            self.metrics.stop()
         log.info(
             "worker %d stopped (%s) after %d jobs, exit code %d",
             os.getpid(),

@@ -46,14 +46,19 @@ class FailoverStore(Store):
         prefix: str = "",
         clock: Clock = time.time,
         on_failover: Callable[[CacheFailedOver], None] | None = None,
+        version: int = 1,
     ) -> None:
-        super().__init__(name=name, prefix=prefix, clock=clock)
+        super().__init__(name=name, prefix=prefix, clock=clock, version=version)
         if not stores:
             raise ConfigurationError(f"failover store {self.name!r} needs a non-empty list of 'stores'")
         self.stores = list(stores)
         self._failing: set[str] = set()
         self._guard = threading.Lock()
         self._on_failover = on_failover
+
+    def relayout(self) -> None:
+        """A key space of a failover store is that key space of each of its stores."""
+        self.stores = [store.space(self.keyspace) for store in self.stores]
 
     def attempt(self, operation: Callable[[Store], R]) -> R:
         """Run ``operation`` on the first store that does not raise CacheConnectionError."""
@@ -183,6 +188,7 @@ def create(config: dict[str, Any], manager: CacheManager) -> FailoverStore:
         prefix=str(config.get("prefix") or ""),
         clock=manager.clock,
         on_failover=manager.dispatch,
+        version=config.get("version", 1),
     )
 
 

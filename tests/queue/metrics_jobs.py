@@ -1,0 +1,32 @@
+"""Importable jobs for the metrics and dashboard tests (payloads name them ``metrics_jobs:Name``)."""
+
+from __future__ import annotations
+
+from freight.queue.job import Job
+
+
+class Quick(Job):
+    """Succeeds at once."""
+
+    def handle(self) -> None:
+        pass
+
+
+class Broken(Job):
+    """Fails on its only try; its data may hold hostile text."""
+
+    tries = 1
+
+    def handle(self) -> None:
+        raise RuntimeError(f"broken: {self.data.get('text', '')}")
+
+
+class Flaky(Job):
+    """Fails its first attempt, succeeds on the second (no backoff)."""
+
+    tries = 2
+    backoff = 0
+
+    def handle(self) -> None:
+        if self.attempts < 2:
+            raise RuntimeError("first attempt fails")
