@@ -22,10 +22,12 @@ from freight.errors import MissingDependencyError, QueueConnectionError, QueueEr
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.drivers.database_sql import (
     AUTOCOMMIT,
+    MAX_ATTEMPTS,
     begin_immediate,
     is_deadlock,
     jobs_table,
     relaxed_commits,
+    reserved_job,
     row_locks,
     sqlite_file,
 )
@@ -117,6 +119,10 @@ class DatabaseQueue(Queue):
             t.c.attempts == bp("b_token"),
             t.c.reserved_at.is_not(None),
         )
+        # a malformed row (token None: its attempts cell is not an integer) is deleted by id
+        self._ack_ids = sa.delete(t).where(
+            t.c.id.in_(bp("b_ids", expanding=True)), t.c.reserved_at.is_not(None)
+        )
         self._extend = sa.update(t).where(self._reserved).values(available_at=bp("b_deadline"))
         self._release_at = (
             sa.update(t)
@@ -131,7 +137,7 @@ class DatabaseQueue(Queue):
         self._reserve_values = {
             "reserved_at": bp("b_now"),
             "available_at": bp("b_deadline"),
-            "attempts": t.c.attempts + 1,
+            "attempts": sa.case((t.c.attempts < MAX_ATTEMPTS, t.c.attempts + 1), else_=t.c.attempts),
         }
         self._mark = sa.update(t).where(t.c.id.in_(bp("b_ids", expanding=True))).values(self._reserve_values)
         self._next_due = sa.select(sa.func.min(t.c.available_at)).where(
@@ -287,7 +293,7 @@ class DatabaseQueue(Queue):
                 self._run(action, lambda conn: conn.execute(self._pick_and_mark, params).all(), self._settler)
             )
             rows.sort(key=lambda r: (r[3], r[0]))
-            return [ReservedJob(str(r[0]), name, r[1], r[2], connection, {"token": r[2]}) for r in rows]
+            return [reserved_job(r[0], name, r[1], r[2], connection, counted=True) for r in rows]
 
         def pick_and_mark(conn: Connection) -> Sequence[Any]:
             if self._sqlite:
@@ -298,10 +304,12 @@ class DatabaseQueue(Queue):
             return picked
 
         picked = self._run(action, pick_and_mark, self._reserver)
-        return [ReservedJob(str(r[0]), name, r[1], r[2] + 1, connection, {"token": r[2] + 1}) for r in picked]
+        return [reserved_job(r[0], name, r[1], r[2], connection, counted=False) for r in picked]
 
     def ack(self, job: ReservedJob) -> None:
         """Delete the job's row, unless another worker has reserved it since."""
+        if job.extra["token"] is None:
+            return self.ack_many([job])
         params = {"b_id": int(job.id), "b_token": job.extra["token"]}
         self._run(
             f"acknowledge job {job.id} on queue {job.queue!r}",
@@ -311,7 +319,7 @@ class DatabaseQueue(Queue):
 
     def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
         """Delete many rows: one DELETE per distinct attempts count, in one transaction."""
-        groups: dict[int, list[int]] = {}
+        groups: dict[int | None, list[int]] = {}
         for job in jobs:
             groups.setdefault(job.extra["token"], []).append(int(job.id))
         if not groups:
@@ -319,7 +327,10 @@ class DatabaseQueue(Queue):
 
         def delete(conn: Connection) -> None:
             for token, ids in groups.items():
-                conn.execute(self._ack_many, {"b_ids": ids, "b_token": token})
+                if token is None:
+                    conn.execute(self._ack_ids, {"b_ids": ids})
+                else:
+                    conn.execute(self._ack_many, {"b_ids": ids, "b_token": token})
 
         self._run(f"acknowledge {len(jobs)} jobs", delete, self._settler if len(groups) == 1 else None)
 

@@ -67,8 +67,29 @@ class _Script:
             return self.client.evalsha(self.sha, len(keys), *keys, *args)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
+def _reserved(member: bytes | str, queue: str, connection: str) -> ReservedJob:
+    """The reserved job of one envelope ``<attempts>|<id>|<payload>`` as reserve.lua returned it.
+
+    An entry that is not one (written into the list or a sorted set by something else:
+    invalid UTF-8, a non-integer count) becomes a job marked ``malformed`` with the
+    reason, which the worker records in the failed store; ``member`` is kept as stored,
+    so the ack removes exactly it."""
+    raw_member = member if isinstance(member, bytes) else member.encode("utf-8", "surrogateescape")
+    head, bar, rest = raw_member.partition(b"|")
+    job_id, bar2, body = rest.partition(b"|")
+    problem = ""
+    if not (bar and bar2 and head.isdigit() and len(head) <= 9):
+        problem = "the entry is not a freight envelope '<attempts>|<id>|<payload>'"
+    try:
+        raw = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raw, problem = body.decode("utf-8", "backslashreplace"), f"the payload is not UTF-8: {exc}"
+    attempts = int(head) if not problem else 1
+    extra: dict[str, Any] = {"member": member}
+    if problem:
+        extra["malformed"] = f"malformed entry on redis queue {queue!r}: {problem}"
+        raw = raw_member.decode("utf-8", "backslashreplace")
+    return ReservedJob(job_id.decode("ascii", "replace"), queue, raw, attempts, connection, extra)
 
 
 def _float(value: float) -> str:
@@ -188,8 +209,7 @@ class RedisQueue(Queue):
         jobs: list[ReservedJob] = []
         connection = self.name
         for member in envelopes:
-            attempts, job_id, raw = _text(member).split("|", 2)
-            jobs.append(ReservedJob(job_id, name, raw, int(attempts), connection, {"member": member}))
+            jobs.append(_reserved(member, name, connection))
         return jobs
 
     def ack(self, job: ReservedJob) -> None:
