@@ -366,3 +366,33 @@ def test_the_documented_memory_queue_redelivers_and_guards_reservations(extendin
     clock.now += 10
     assert queue.pop() is not None
     assert queue.clear() == 2 and queue.size() == 0
+
+
+# -- docs/testing.md: its application and its pytest file, run as printed ---------------------------------
+TESTING = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+
+
+def test_the_testing_guide_example_passes_under_pytest(tmp_path: Path) -> None:
+    """docs/testing.md's shop.py and test_shop.py, run by pytest in a subprocess: all pass, no server."""
+    files = {}
+    for block in re.findall(r"^```python\n(.*?)^```", TESTING, re.S | re.M):
+        first, _, rest = block.partition("\n")
+        if first.startswith("# file: "):
+            files[first[len("# file: ") :].strip()] = rest
+    assert set(files) == {"shop.py", "test_shop.py"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "test_shop.py",
+    ]
+    result = run(argv, tmp_path, FREIGHT_REDIS_URL="redis://127.0.0.1:1/0", PYTHONPATH=str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout

@@ -233,13 +233,12 @@ def cmd_table(args: argparse.Namespace, app: Application) -> int:
     """``queue:table [connection]``: create the connection's jobs table and the failed-jobs table."""
     manager = app.queue()
     queue = manager.connection(args.connection)
-    create = getattr(queue, "create_tables", None)
-    if not callable(create):
+    if not queue.has_tables:
         raise ConfigurationError(
             f"connection {queue.name!r} uses the {queue.driver!r} driver, which has no tables; "
             "queue:table is for database connections"
         )
-    create()
+    queue.create_tables()
     print(f"Created the jobs table of connection {queue.name!r} (if missing).")
     store = manager.failed()
     store.create_tables()

@@ -66,7 +66,7 @@ def build(job: Job, queue: str, now: float) -> dict[str, Any]:
     path = _PATHS.get(cls)
     if path is None:
         path = _PATHS[cls] = job_path(cls)
-    return {
+    payload = {
         "uuid": os.urandom(16).hex(),
         "job": path,
         "data": job.get_data(),
@@ -78,6 +78,10 @@ def build(job: Job, queue: str, now: float) -> dict[str, Any]:
         "queue": queue,
         "created_at": now,
     }
+    extra = job.extra_payload
+    if extra:  # chains, batches, unique locks: plain jobs skip this
+        payload.update(extra)
+    return payload
 
 
 def dumps(payload: dict[str, Any], signer: Signer | None = None) -> str:

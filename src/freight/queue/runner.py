@@ -37,6 +37,7 @@ from freight.queue.job import DEFAULT_TIMEOUT, DEFAULT_TRIES, Job
 from freight.queue.outcomes import STORE_RETRY_DELAY, Outcome, Outcomes, Running, job_event
 from freight.queue.payload import loads, options, resolve_job_class
 from freight.queue.signals import Alarm
+from freight.queue.workflow import Workflow
 from freight.timeutil import seconds_from
 
 if TYPE_CHECKING:
@@ -95,6 +96,9 @@ class Runner:
         self.current: Running | None = None
         #: True when the job just finished had been given up on by the watchdog
         self.abandoned = False
+        #: chains, batches, unique locks and middleware (skipped for plain jobs)
+        self.workflow = Workflow(queue)
+        self.outcomes.on_fail = self.workflow.failed
         #: jobs in a row whose module could not be imported (the worker stops past a limit)
         self.import_failures = 0
         self._classes: dict[str, type[Job]] = {}
@@ -156,11 +160,21 @@ class Runner:
             events.emit(job_event(self.queue, "processing", running))
         return running
 
+    def uses_workflow(self, running: Running) -> bool:
+        """True when the job is part of a chain or batch, unique, or has middleware."""
+        return running.instance is not None and self.workflow.applies(running.payload, type(running.instance))
+
     def run_inline(self, running: Running) -> Exception | None:
         """Call ``handle()`` in this thread under the soft timeout; the exception it raised, if any.
 
         An ``async def handle()`` runs to completion on a private event loop (a worker with
-        ``--concurrency`` runs those on its shared loop instead)."""
+        ``--concurrency`` runs plain async jobs on its shared loop instead)."""
+        instance = running.instance
+        assert instance is not None  # begin() built it
+        flow = self.uses_workflow(running)
+        if flow and inspect.iscoroutinefunction(instance.handle):
+            coroutine_fn = instance.handle  # middleware call handle() synchronously: run it to the end
+            instance.handle = lambda: run_awaitable(coroutine_fn())  # type: ignore[method-assign]
         error: Exception | None = None
         self.current = running
         pid = os.getpid()
@@ -168,11 +182,12 @@ class Runner:
             try:
                 self.alarm.arm(running.timeout)
                 try:
-                    instance = running.instance
-                    assert instance is not None  # begin() built it
-                    result = instance.handle()
-                    if inspect.isawaitable(result):
-                        run_awaitable(result)
+                    if flow:
+                        self.workflow.handle(running, instance)
+                    else:
+                        result = instance.handle()
+                        if inspect.isawaitable(result):
+                            run_awaitable(result)
                 finally:
                     self.alarm.disarm()
             except Exception as exc:
@@ -206,6 +221,11 @@ class Runner:
             return self._after_error(running, error, now)
         if released is not None:
             return outcomes.retry(running, max(0.0, seconds_from(released, now)), None, now, "released")
+        if self.uses_workflow(running):
+            try:
+                self.workflow.succeeded(running)  # next chain job, batch count: before the ack
+            except Exception as exc:
+                return self._after_error(running, exc, now)
         return outcomes.done(running, now)
 
     def give_up(self, running: Running, exc: BaseException) -> bool:

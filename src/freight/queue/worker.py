@@ -192,7 +192,7 @@ class Worker:
         """Run a sync job here, or hand an async one to the loop; settle async jobs that ended."""
         running = self.runner.begin(job)
         if isinstance(running, Running):
-            if is_async(running):
+            if is_async(running) and not self.runner.uses_workflow(running):
                 self.aio.submit(running)
             else:
                 self.runner.finish(running, self.runner.run_inline(running))
