@@ -27,28 +27,14 @@ POSTGRES_URL = os.environ.get(
 if str(HERE / "project") not in sys.path:
     sys.path.insert(0, str(HERE / "project"))
 
+os.environ["DJANGO_TEST_WORKDIR"] = str(WORKDIR)  # the project's settings (and its worker) use it
 if not settings.configured:
-    settings.configure(
-        SECRET_KEY="freight-tests-" + "x" * 40,
-        INSTALLED_APPS=["django.contrib.contenttypes", "django_tasks", "cache_app", "freight.contrib.django"],
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(WORKDIR / "db.sqlite3")}},
-        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
-        USE_TZ=True,
-        TASKS={"default": {"BACKEND": "freight.contrib.django.FreightTasks"}},
-        FREIGHT={
-            "cache": {
-                "default": "file",
-                "stores": {"file": {"driver": "file", "path": str(WORKDIR / "cache")}},
-            },
-            "queue": {
-                "default": "database",
-                "connections": {
-                    "database": {"driver": "database", "url": f"sqlite:///{WORKDIR}/queue.sqlite3"}
-                },
-                "failed": {"driver": "database", "url": f"sqlite:///{WORKDIR}/queue.sqlite3"},
-            },
-        },
-    )
+    from djproject import settings as project
+
+    options = {name: getattr(project, name) for name in dir(project) if name.isupper()}
+    options["INSTALLED_APPS"] = [*options["INSTALLED_APPS"], "cache_app"]
+    options["CACHES"] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.configure(**options)
     django.setup()
     from django.test.utils import setup_test_environment
 
