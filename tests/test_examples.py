@@ -410,3 +410,21 @@ def test_the_testing_guide_example_passes_under_pytest(tmp_path: Path) -> None:
     result = run(argv, tmp_path, FREIGHT_REDIS_URL="redis://127.0.0.1:1/0", PYTHONPATH=str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
+
+
+# -- examples/workflows ----------------------------------------------------------------------
+def test_workflows_example_runs_a_chain_and_a_batch(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "workflows" / "run.py")], tmp_path).stdout
+    chain = [line.strip() for line in out.splitlines() if line.strip().startswith("chain:")]
+    first = [line for line in chain if "image 1" in line]
+    assert first == ["chain: fetched image 1", "chain: resized image 1", "chain: published image 1"]
+    second = [line for line in chain if "image 2" in line]
+    assert second == ["chain: fetched image 2", "chain: ALERT, the pipeline of image 2 stopped"]
+    progress = re.findall(r"batch: (\d+)/20 processed, progress (\d+)%", out)
+    assert progress and progress[-1] == ("20", "100")
+    assert [int(p) for _, p in progress] == sorted(int(p) for _, p in progress), "progress only grows"
+    assert out.count("batch: then -> import 'customers' complete") == 1
+    assert out.count("batch: finally -> cleaned up after 'customers'") == 1
+    assert "find_batch: processed=20 failed=0 pending=0 progress=100% finished=True cancelled=False" in out
+    assert "failed jobs: 1 (the broken Resize)" in out
+    assert re.search(r"[0-9a-f]{32}\s+customers\s+100%\s+20\s+0\s+0\s+finished", out), out
