@@ -99,6 +99,14 @@ def dumps(payload: dict[str, Any], signer: Signer | None = None) -> str:
     return f"{_SIG_PREFIX}{signer.signature(text.encode()).hex()}:{text}"
 
 
+def is_job(raw: str, job_id: str) -> bool:
+    """True when the encoded payload ``raw`` is the job ``job_id`` itself (its uuid comes first),
+    not a job that merely mentions that id (such as an earlier step of its chain)."""
+    if raw.startswith(_SIG_PREFIX):
+        raw = raw[len(_SIG_PREFIX) :].partition(":")[2]
+    return raw.startswith(f'{{"uuid":"{job_id}"')
+
+
 def loads(raw: str | bytes, signer: Signer | None = None) -> dict[str, Any]:
     """Decode and check a payload; :class:`PayloadError` for anything malformed or unsigned."""
     try:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from freight.connections import redis_address, redis_client
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.queue import payload as payloads
 from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.drivers.redis_batches import RedisBatches
@@ -356,7 +357,7 @@ class RedisQueue(Queue):
                     chunk = self.client.lrange(ready, start, start + CANCEL_CHUNK - 1)
                     for member in chunk:
                         raw = _payload_of(_text(member), job_id)
-                        if raw is not None and self.client.lrem(ready, 1, _text(member)):
+                        if raw is not None and self.client.lrem(ready, 1, member):  # type: ignore[arg-type]
                             return raw
                     if len(chunk) < CANCEL_CHUNK:
                         break
@@ -390,14 +391,14 @@ class RedisQueue(Queue):
             self.client.close()
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
 def _payload_of(envelope: str, job_id: str) -> str | None:
-    """The payload of ``envelope`` when it is the job ``job_id`` itself (not a job whose payload
-    merely mentions that id, such as an earlier step of its chain), else None."""
+    """The payload of ``envelope`` when it is the job ``job_id`` itself, else None."""
     raw = envelope.split("|", 2)[-1]
-    head = raw
-    if raw.startswith("sig:"):
-        head = raw[4:].partition(":")[2]
-    return raw if head.startswith(f'{{"uuid":"{job_id}"') else None
+    return raw if payloads.is_job(raw, job_id) else None
 
 
 def _is_cluster(client: Any) -> bool:
