@@ -62,7 +62,8 @@ def queue_refresh(repository: Repository, key: str, fresh: float, stale: float, 
     """Queue a ``flexible`` refresh through the installed refresher."""
     if not _QUEUE_REFRESHER:
         raise ConfigurationError(
-            "flexible(..., defer='queue') needs freight's queue: import freight.warmup (an Application does)"
+            "flexible(..., defer='queue') needs freight's queue: create a freight.Application (its "
+            "cache() installs the queued refresh) or import freight.warmup"
         )
     _QUEUE_REFRESHER[0](repository, key, fresh, stale, fn, tags)
 
@@ -104,6 +105,7 @@ class Flights:
         self.hooks = hooks
         self._mutex = threading.Lock()
         self._flights: dict[str, _Flight] = {}
+        self._refreshing: set[str] = set()
         #: runs background refreshes; tests replace it to run them in place
         self.runner: Runner = in_thread
         self._meta: Store | None = None
@@ -217,13 +219,11 @@ class Flights:
         """Fresh: the value; stale: the value now and one refresh in the background; missing:
         computed as ``remember`` does."""
         repo, meta = self.repository, self.meta
-        value = self.hooks.peek(key, _ABSENT)
+        value = repo.get(key, _ABSENT)
         if value is not _ABSENT:
             created = _float(meta.get(f"c:{key}"))
-            if created is not None and self.hooks.now() - created < fresh:
-                return repo.get(key)
-            repo.get(key)  # counted as a hit
-            self._refresh_later(key, fresh, stale, fn, tags, defer)
+            if (created is None or self.hooks.now() - created >= fresh) and key not in self._refreshing:
+                self._refresh_later(key, fresh, stale, fn, tags, defer)
             return value
 
         def build() -> Any:
@@ -246,10 +246,13 @@ class Flights:
             self.hooks.defer_refresh(key, fresh, stale, fn, tags)
             return
 
+        self._refreshing.add(key)  # this process's next stale reads skip the lock
+
         def refresh() -> None:
             try:
                 self.refresh(key, fresh, stale, fn, tags)
             finally:
+                self._refreshing.discard(key)
                 guard.release()
 
         self.runner(refresh)

@@ -206,6 +206,12 @@ class CacheManager(Manager[Repository]):
         """See :meth:`Repository.flexible`."""
         return self.store().flexible(key, ttl, fn, tags=tags, defer=defer, lock_wait=lock_wait)
 
+    def refresh(
+        self, key: str, ttl: tuple[Duration, Duration], fn: Callable[[], Any], *, tags: Tags = None
+    ) -> None:
+        """See :meth:`Repository.refresh`."""
+        self.store().refresh(key, ttl, fn, tags=tags)
+
     def tags(self, *names: str) -> TaggedCache:
         """See :meth:`Repository.tags`."""
         return self.store().tags(*names)

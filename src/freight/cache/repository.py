@@ -285,6 +285,14 @@ class Repository(AsyncMethods):
             raise ValueError(f"flexible ttl must be (fresh, stale) with 0 <= fresh <= stale, got {ttl!r}")
         return self._flights_of().flexible(key, fresh, stale, fn, tags, defer, lock_wait)  # type: ignore[no-any-return]
 
+    def refresh(
+        self, key: str, ttl: tuple[Duration, Duration], fn: Callable[[], Any], *, tags: Tags = None
+    ) -> None:
+        """Recompute the ``flexible`` value ``key`` now, unless it is fresh (a queued refresh runs
+        this)."""
+        fresh, stale = (self._seconds(t) for t in ttl)
+        self._flights_of().refresh(key, fresh, stale, fn, tags)
+
     # -- tags and namespaces -------------------------------------------------------------
     def tags(self, *names: str) -> TaggedCache:
         """A view writing every entry with ``names`` as tags; its ``flush()`` flushes them."""
