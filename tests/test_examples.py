@@ -422,3 +422,21 @@ def test_tagged_views_demo_shows_tags_single_flight_and_flexible(tmp_path: Path)
     assert stale and int(stale.group(1)) < 100, out  # the stale read did not wait for the 100 ms refresh
     assert "after the background refresh: stats computed #2" in out
     assert "stats computations: 2" in out
+
+
+# -- examples/workflows ----------------------------------------------------------------------
+def test_workflows_example_runs_a_chain_and_a_batch(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "workflows" / "run.py")], tmp_path).stdout
+    chain = [line.strip() for line in out.splitlines() if line.strip().startswith("chain:")]
+    first = [line for line in chain if "image 1" in line]
+    assert first == ["chain: fetched image 1", "chain: resized image 1", "chain: published image 1"]
+    second = [line for line in chain if "image 2" in line]
+    assert second == ["chain: fetched image 2", "chain: ALERT, the pipeline of image 2 stopped"]
+    progress = re.findall(r"batch: (\d+)/20 processed, progress (\d+)%", out)
+    assert progress and progress[-1] == ("20", "100")
+    assert [int(p) for _, p in progress] == sorted(int(p) for _, p in progress), "progress only grows"
+    assert out.count("batch: then -> import 'customers' complete") == 1
+    assert out.count("batch: finally -> cleaned up after 'customers'") == 1
+    assert "find_batch: processed=20 failed=0 pending=0 progress=100% finished=True cancelled=False" in out
+    assert "failed jobs: 1 (the broken Resize)" in out
+    assert re.search(r"[0-9a-f]{32}\s+customers\s+100%\s+20\s+0\s+0\s+finished", out), out
