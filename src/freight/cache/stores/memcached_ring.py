@@ -199,6 +199,12 @@ class RingClient:
             failed += self._call(self.nodes[index], group, "set_many", chunk, expire=expire, noreply=noreply)
         return failed
 
+    def delete_many(self, keys: Iterable[str], noreply: bool | None = None) -> bool:
+        """delete_many: one request per node; a down node's keys are skipped (they are misses)."""
+        for index, group in self._by_node(keys).items():
+            self._call(self.nodes[index], False, "delete_many", group, noreply=noreply)
+        return True
+
     def flush_all(self, delay: int = 0, noreply: bool | None = None) -> bool:
         """flush_all on every node that answers."""
         for node in self.nodes:
