@@ -23,7 +23,7 @@ from freight.cache.lock import Lock
 from freight.cache.repository import Repository
 from freight.cache.stores.base import Clock, Store
 from freight.errors import ConfigurationError
-from freight.manager import DriverFactory, Manager, import_object
+from freight.manager import DriverFactory, Manager, import_object, lazy
 from freight.serialization import make_codec
 from freight.timeutil import Duration
 
@@ -59,9 +59,9 @@ class CacheManager(Manager[Repository]):
         super().__init__(config)
 
     # -- registry -----------------------------------------------------------------------
-    def builtin_drivers(self) -> Mapping[str, DriverFactory[Repository]]:
+    def builtin_drivers(self) -> Mapping[str, DriverFactory[Repository] | str]:
         """The built-in drivers, each imported on first use."""
-        return {driver: self._wrap(_lazy(path)) for driver, path in BUILTIN_DRIVERS.items()}
+        return {driver: self._wrap(lazy(path)) for driver, path in BUILTIN_DRIVERS.items()}
 
     def extend(self, driver: str, factory: StoreFactory | str) -> None:
         """Register a custom driver: ``factory(config, manager)`` returns a Store (or a Repository);
@@ -257,14 +257,3 @@ class CacheManager(Manager[Repository]):
     async def aflexible(self, key: str, ttl: tuple[Duration, Duration], fn: Builder[R], **options: Any) -> R:
         """See :meth:`Repository.aflexible`."""
         return await self.store().aflexible(key, ttl, fn, **options)
-
-
-def _lazy(path: str) -> StoreFactory:
-    """A factory importing ``path`` (``module:create``) only when a store is first built."""
-
-    def create(config: dict[str, Any], manager: Any) -> Store | Repository:
-        factory = import_object(path)
-        made: Store | Repository = factory(config, manager)
-        return made
-
-    return create
