@@ -369,6 +369,20 @@ def test_the_documented_memory_queue_redelivers_and_guards_reservations(extendin
     assert queue.clear() == 2 and queue.size() == 0
 
 
+# -- examples/scheduled.py ---------------------------------------------------------------------------
+def test_scheduled_example_fires_each_due_time_once_across_two_schedulers(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "scheduled.py")], tmp_path, SCHEDULE_DEMO_SECONDS="4").stdout
+    assert "$ python -m freight schedule:work --app scheduled:app   (twice, for 4 s)" in out
+    assert "schedulers exited with [0, 0]" in out
+    found = re.search(r"heartbeat: (\d+) run\(s\) for (\d+) due time\(s\), 0 fired twice", out)
+    assert found and found.group(1) == found.group(2) and int(found.group(1)) >= 2, out
+    lines = (tmp_path / "storage" / "heartbeat.log").read_text().split("\n")[:-1]
+    assert len({line.split()[0] for line in lines}) == len(lines)
+    listing = out.split("schedule:list --app scheduled:app\n", 1)[1]
+    assert re.search(r"heartbeat \[on_one_server\] +\* \* \* \* \* \* +UTC .* ok", listing)
+    assert re.search(r"nightly report +0 3 \* \* \* +Europe/Berlin +\S+ 03:00:00 CES?T +- +-", listing)
+
+
 # -- docs/testing.md: its application and its pytest file, run as printed ---------------------------------
 TESTING = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
 

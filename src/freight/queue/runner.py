@@ -35,6 +35,7 @@ from freight.queue.job import DEFAULT_TIMEOUT, DEFAULT_TRIES, Job
 from freight.queue.outcomes import STORE_RETRY_DELAY, Outcome, Outcomes, Running, job_event
 from freight.queue.payload import loads, options, resolve_job_class
 from freight.queue.signals import Alarm
+from freight.queue.workflow import Workflow
 from freight.timeutil import seconds_from
 
 if TYPE_CHECKING:
@@ -82,6 +83,9 @@ class Runner:
         self.outcomes = outcomes or Outcomes(queue, failed_store)
         self.grace = grace
         self.current: Running | None = None
+        #: chains, batches, unique locks and middleware (skipped for plain jobs)
+        self.workflow = Workflow(queue)
+        self.outcomes.on_fail = self.workflow.failed
         #: jobs in a row whose module could not be imported (the worker stops past a limit)
         self.import_failures = 0
         self._classes: dict[str, type[Job]] = {}
@@ -133,6 +137,7 @@ class Runner:
         events = self.queue.events
         if events.active:
             events.emit(job_event(self.queue, "processing", running))
+        flow = self.workflow.applies(payload, type(instance))
         error: Exception | None = None
         self.current = running
         pid = os.getpid()
@@ -140,7 +145,10 @@ class Runner:
             try:
                 self.alarm.arm(running.timeout)
                 try:
-                    instance.handle()
+                    if flow:
+                        self.workflow.handle(running, instance)
+                    else:
+                        instance.handle()
                 finally:
                     self.alarm.disarm()
             except Exception as exc:
@@ -161,6 +169,11 @@ class Runner:
             return self._after_error(running, error, now)
         if released is not None:
             return outcomes.retry(running, max(0.0, seconds_from(released, now)), None, now, "released")
+        if flow:
+            try:
+                self.workflow.succeeded(running)  # next chain job, batch count: before the ack
+            except Exception as exc:
+                return self._after_error(running, exc, now)
         return outcomes.done(running, now)
 
     def give_up(self, running: Running, exc: BaseException) -> bool:

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from freight.manager import clock_of
 from freight.queue.drivers.base import Queue, ReservedJob
+from freight.queue.payload import is_job
 
 __all__ = ["MemoryQueue", "create"]
 
@@ -180,6 +181,20 @@ class MemoryQueue(Queue):
             entry.deadline = self.clock() + (self.retry_after if seconds is None else seconds)
             heapq.heappush(lane.reserved, (entry.deadline, entry.token, job.id))
             return True
+
+    def cancel_raw(self, job_id: str) -> str | None:
+        """Remove the waiting (ready or delayed, not reserved) job whose uuid is ``job_id``."""
+        with self._changed:
+            for lane in self._lanes.values():
+                for key, entry in lane.entries.items():
+                    if entry.token == 0 and is_job(entry.raw, job_id):
+                        del lane.entries[key]
+                        if key in lane.ready:
+                            lane.ready.remove(key)
+                        lane.delayed = [item for item in lane.delayed if item[2] != key]
+                        heapq.heapify(lane.delayed)
+                        return entry.raw
+        return None
 
     def size(self, queue: str | None = None) -> int:
         """Ready + delayed + reserved jobs on ``queue``."""

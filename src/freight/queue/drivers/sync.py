@@ -67,6 +67,10 @@ class SyncQueue(Queue):
         """Nothing expires."""
         return True
 
+    def cancel_raw(self, job_id: str) -> str | None:
+        """Nothing ever waits: None."""
+        return None
+
     def size(self, queue: str | None = None) -> int:
         """Always 0."""
         return 0
