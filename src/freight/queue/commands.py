@@ -73,6 +73,12 @@ def register(sub: Any) -> None:
     )
     work.add_argument("--memory", type=seconds, default=128, help="stop with exit code 4 above this many MiB")
     work.add_argument("--prefetch", type=count, default=100, help="most jobs reserved per round trip")
+    work.add_argument(
+        "--concurrency",
+        type=count,
+        default=1,
+        help="async jobs (async def handle) run at once on the worker's event loop (default 1)",
+    )
     work.add_argument("--stop-when-empty", action="store_true", help="stop once every queue is empty")
     work.add_argument("--once", action="store_true", help="run a single job, then stop")
     work.add_argument("-q", "--quiet", action="store_true", help="log only retries, failures and errors")
@@ -134,6 +140,7 @@ def cmd_work(args: argparse.Namespace, app: Application) -> int:
         once=args.once,
         grace=args.grace,
         prefetch=args.prefetch,
+        concurrency=args.concurrency,
     )
     return worker.run()
 

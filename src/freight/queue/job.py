@@ -29,8 +29,9 @@ Class-level options (each may also be set on one instance before it is pushed):
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +101,9 @@ class Job:
             validate_backoff(backoff, f"{where}.backoff")
 
     # -- what the worker calls ----------------------------------------------------------
-    def handle(self) -> None:
-        """Do the work; raise to have the job retried with its backoff."""
+    def handle(self) -> None | Awaitable[None]:
+        """Do the work; raise to have the job retried with its backoff. May be ``async def``: the
+        worker then runs it on its event loop (``--concurrency N`` at once)."""
         raise NotImplementedError(f"{type(self).__qualname__} must implement handle()")
 
     def failed(self, exc: BaseException) -> None:
@@ -183,6 +185,22 @@ class Job:
         """Like :meth:`dispatch`, available after ``delay`` (seconds, timedelta or datetime)."""
         job = cls(**kwargs) if data is None else cls(data, **kwargs)
         return current_app().queue().connection(job.connection).later(delay, job)
+
+    @classmethod
+    async def adispatch(cls, data: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
+        """:meth:`dispatch` for coroutines (FastAPI handlers): the push runs in a worker thread, so
+        the event loop never waits on the queue's server."""
+        return await asyncio.to_thread(cls.dispatch, data, **kwargs)
+
+    @classmethod
+    async def adispatch_later(
+        cls,
+        delay: int | float | dt.timedelta | dt.datetime,
+        data: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str | None:
+        """:meth:`dispatch_later` for coroutines."""
+        return await asyncio.to_thread(cls.dispatch_later, delay, data, **kwargs)
 
     def __repr__(self) -> str:
         return f"<{type(self).__qualname__} {getattr(self, 'data', {})!r}>"
