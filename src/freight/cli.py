@@ -33,9 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     from freight.cache import commands as cache_commands
     from freight.dashboard import server as dashboard_commands
     from freight.queue import commands as queue_commands
+    from freight.queue import workflow_commands
     from freight.schedule import commands as schedule_commands
 
     queue_commands.register(sub)
+    workflow_commands.register(sub)
     cache_commands.register(sub)
     schedule_commands.register(sub)
     dashboard_commands.register(sub)

@@ -164,11 +164,13 @@ class CacheEnv:
     def cache(self) -> Repository:
         return self.manager.store()
 
-    def new_manager(self, prefix: str | None = None) -> CacheManager:
-        """Another manager on the same configuration (optionally another prefix)."""
+    def new_manager(self, prefix: str | None = None, version: int | None = None) -> CacheManager:
+        """Another manager on the same configuration (optionally another prefix or version)."""
         config = dict(self.config)
         if prefix is not None:
             config["prefix"] = prefix
+        if version is not None:
+            config["version"] = version
         manager = CacheManager(config, clock=self.clock)
         manager.extend("down", down_store)
         self.managers.append(manager)

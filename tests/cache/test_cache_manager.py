@@ -87,7 +87,7 @@ def test_extend_with_a_store_factory_a_repository_factory_or_an_import_path() ->
 
     m.extend("custom", factory)
     assert isinstance(m.store().store, ArrayStore) and m.store().store.max_entries == 2  # type: ignore[attr-defined]
-    assert seen == [{"driver": "custom", "size": 2, "name": "c", "prefix": ""}]
+    assert seen == [{"driver": "custom", "size": 2, "name": "c", "prefix": "", "version": 1}]
     first = m.store()
     m.extend("custom", lambda config, manager: Repository(ArrayStore(name="made")))
     assert m.store() is not first, "extend() replaces stores built by the old factory"

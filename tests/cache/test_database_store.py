@@ -126,10 +126,10 @@ def test_add_takes_over_an_expired_row(store: DatabaseStore, clock: Clock, uniqu
     assert store.add("k", b"first", 5)
     assert not store.add("k", b"second", 5)
     clock.now += 6
-    assert rows(store)[f"{unique}:k"][0] == b"first", "the expired row is still in the table"
+    assert rows(store)[f"{unique}:1:k"][0] == b"first", "the expired row is still in the table"
     assert store.add("k", b"third", 5)
     assert store.get("k") == b"third"
-    assert rows(store)[f"{unique}:k"] == (b"third", clock.now + 5)
+    assert rows(store)[f"{unique}:1:k"] == (b"third", clock.now + 5)
     assert not store.add("k", b"fourth", None)
 
 
@@ -139,7 +139,7 @@ def test_an_expired_row_reads_as_a_miss_and_is_deleted(
     store.put("k", b"v", 10)
     clock.now += 10
     assert store.get("k") is None
-    assert f"{unique}:k" not in rows(store)
+    assert f"{unique}:1:k" not in rows(store)
     store.put("gone", b"v", 1)
     clock.now += 2
     assert store.forget("gone") is False, "an expired row does not count as existing"
@@ -150,13 +150,13 @@ def test_increment_starts_at_zero_takes_over_expired_rows_and_keeps_the_ttl(
     store: DatabaseStore, clock: Clock, unique: str
 ) -> None:
     assert store.increment("n", 5) == 5
-    assert rows(store)[f"{unique}:n"] == (b"5", None)
+    assert rows(store)[f"{unique}:1:n"] == (b"5", None)
     store.put("t", b"10", 60)
     assert store.increment("t", -15) == -5
-    assert rows(store)[f"{unique}:t"] == (b"-5", clock.now + 60)
+    assert rows(store)[f"{unique}:1:t"] == (b"-5", clock.now + 60)
     clock.now += 61
     assert store.increment("t", 2) == 2
-    assert rows(store)[f"{unique}:t"] == (b"2", None)
+    assert rows(store)[f"{unique}:1:t"] == (b"2", None)
     for bad in (b'"text"', b"1.5", b"\xff\xfe", b"99999999999999999999999"):
         store.put("bad", bad, None)
         with pytest.raises(CacheError, match="not an integer"):
@@ -172,8 +172,8 @@ def test_prune_deletes_expired_rows_of_both_tables(store: DatabaseStore, clock: 
     assert store.lock("held", 0).acquire()
     clock.now += 10
     assert store.prune() == 2
-    assert set(rows(store)) == {f"{unique}:long", f"{unique}:forever"}
-    assert set(rows(store, store.lock_table)) == {f"{unique}:held"}
+    assert set(rows(store)) == {f"{unique}:1:long", f"{unique}:1:forever"}
+    assert set(rows(store, store.lock_table)) == {f"{unique}:lock:held"}
     assert store.prune() == 0
 
 
@@ -181,14 +181,14 @@ def test_long_and_odd_keys_are_hashed_and_work(store: DatabaseStore, unique: str
     huge = "ключ✓" * 2000  # 10,000 characters of unicode
     store.put(huge, b"huge", None)
     assert store.get(huge) == b"huge" and store.many([huge]) == {huge: b"huge"}
-    stored = stored_key(f"{unique}:", huge)
-    assert stored.startswith(f"{unique}:#sha256:") and len(stored.encode()) <= KEY_BYTES
+    stored = stored_key(f"{unique}:1:", huge)
+    assert stored.startswith(f"{unique}:1:#sha256:") and len(stored.encode()) <= KEY_BYTES
     assert stored in rows(store)
-    room = KEY_BYTES - len(unique) - 1
+    room = KEY_BYTES - len(unique) - 3
     fits, too_long = "é" * (room // 2), "é" * (room // 2) + "xx"
-    assert stored_key(f"{unique}:", fits) == f"{unique}:{fits}", "up to 255 bytes of UTF-8 stay readable"
-    assert stored_key(f"{unique}:", too_long).startswith(f"{unique}:#sha256:")
-    impostor = stored[len(unique) + 1 :]  # a short key spelling the hashed form of another
+    assert stored_key(f"{unique}:1:", fits) == f"{unique}:1:{fits}", "up to 255 bytes of UTF-8 stay readable"
+    assert stored_key(f"{unique}:1:", too_long).startswith(f"{unique}:1:#sha256:")
+    impostor = stored[len(unique) + 3 :]  # a short key spelling the hashed form of another
     for key, value in {
         fits: b"fits",
         too_long: b"long",
@@ -226,12 +226,12 @@ def test_flush_deletes_this_prefix_only(make: Callable[..., DatabaseStore], uniq
     assert mine.lock("kept", 60).current_owner() is not None, "locks survive a flush"
 
 
-def test_an_empty_prefix_flushes_the_whole_table(make: Callable[..., DatabaseStore]) -> None:
+def test_an_empty_prefix_flushes_only_its_own_rows(make: Callable[..., DatabaseStore]) -> None:
     bare, prefixed = make(prefix=""), make(prefix="p")
     bare.put("k", b"1", None)
     prefixed.put("k", b"2", None)
     assert bare.flush()
-    assert bare.get("k") is None and prefixed.get("k") is None
+    assert bare.get("k") is None and prefixed.get("k") == b"2"
 
 
 def test_locks_compare_owners_and_take_over_expired_rows(store: DatabaseStore, clock: Clock) -> None:
@@ -357,9 +357,9 @@ def test_the_row_locking_increment_used_on_mysql(mysql_url: str, unique: str, cl
         store._increment_sql = None
         assert store.increment("n", 5) == 5 and store.increment("n", -7) == -2
         store.put("t", b"10", 60)
-        assert store.increment("t") == 11 and rows(store)[f"{unique}:t"] == (b"11", clock.now + 60)
+        assert store.increment("t") == 11 and rows(store)[f"{unique}:1:t"] == (b"11", clock.now + 60)
         clock.now += 61
-        assert store.increment("t") == 1 and rows(store)[f"{unique}:t"] == (b"1", None)
+        assert store.increment("t") == 1 and rows(store)[f"{unique}:1:t"] == (b"1", None)
         store.put("bad", b"007", None)
         with pytest.raises(CacheError, match="not an integer"):
             store.increment("bad")
@@ -374,5 +374,36 @@ def test_the_row_locking_increment_used_on_mysql(mysql_url: str, unique: str, cl
         for t in threads:
             t.join(60)
         assert sorted(seen) == list(range(1, 201))
+    finally:
+        store.drop_tables()
+
+
+def test_sqlite_cells_of_the_wrong_type_read_as_misses(sqlite_url: str, unique: str) -> None:
+    config = {
+        "name": "db",
+        "url": sqlite_url,
+        "prefix": unique,
+        "table": f"{unique}_c",
+        "lock_table": f"{unique}_l",
+    }
+    store = create(config, SimpleNamespace(clock=Clock()))
+    try:
+        store.put("ok", b"1", None)
+        table = store.cache_table.name
+        bad = {
+            "text": ("'abc'", "NULL"),
+            "int": ("7", "NULL"),
+            "real": ("1.5", "NULL"),
+            "exp": ("x'01'", "'soon'"),
+        }
+        with store.engine.begin() as conn:
+            for key, (value, expiry) in bad.items():
+                k = stored_key(store.key_prefix, key)
+                conn.exec_driver_sql(f"INSERT INTO {table} VALUES ('{k}', {value}, {expiry})")
+        for key in bad:
+            assert store.get(key) is None, f"a {key} cell is a miss"
+        assert store.many([*bad, "ok"]) == {**dict.fromkeys(bad), "ok": b"1"}
+        with pytest.raises(CacheError, match="not an integer"):
+            store.increment("text")
     finally:
         store.drop_tables()

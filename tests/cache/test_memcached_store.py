@@ -74,7 +74,7 @@ def _ttl(raw: Client, key: str) -> int:
 def test_keys_memcached_cannot_take_are_hashed(
     store: MemcachedStore, raw: Client, unique: str, key: str
 ) -> None:
-    sent = server_key(f"{unique}:{key}")
+    sent = server_key(f"{unique}:1:{key}")
     assert sent.startswith("#") and len(sent) == 65 and sent[1:].isalnum()
     value = key.encode("utf-8", "surrogatepass")
     assert store.put(key, value, 60)
@@ -85,10 +85,10 @@ def test_keys_memcached_cannot_take_are_hashed(
 
 def test_plain_keys_are_sent_as_they_are(store: MemcachedStore, raw: Client, unique: str) -> None:
     store.put("user:42", b"v", 60)
-    assert raw.get(f"{unique}:user:42") == b"v"
-    longest = "k" * (250 - len(unique) - 1)
-    assert server_key(f"{unique}:{longest}") == f"{unique}:{longest}"
-    assert server_key(f"{unique}:{longest}x").startswith("#"), "251 bytes is one too many"
+    assert raw.get(f"{unique}:1:user:42") == b"v"
+    longest = "k" * (250 - len(unique) - 3)
+    assert server_key(f"{unique}:1:{longest}") == f"{unique}:1:{longest}"
+    assert server_key(f"{unique}:1:{longest}x").startswith("#"), "251 bytes is one too many"
 
 
 def test_without_a_prefix_empty_and_hash_marked_keys_are_hashed(memcached_servers: list[str]) -> None:
@@ -111,7 +111,7 @@ def test_a_crafted_key_cannot_write_another_key(store: MemcachedStore, raw: Clie
 
 def test_no_two_keys_share_an_entry(store: MemcachedStore, unique: str) -> None:
     long_key = "y" * 400
-    looks_hashed = server_key(f"{unique}:{long_key}")  # a short key spelling the hash of another
+    looks_hashed = server_key(f"{unique}:1:{long_key}")  # a short key spelling the hash of another
     store.put(long_key, b"long", 60)
     store.put(looks_hashed, b"impostor", 60)
     store.put(looks_hashed[1:], b"hex only", 60)
@@ -135,11 +135,11 @@ def test_a_long_ttl_is_kept_by_the_server(store: MemcachedStore, raw: Client, un
     store.put("month", b"v", 30 * DAY)
     store.add("added", b"v", 90 * DAY)
     # memcached's own clock ticks once a second, so an absolute expiry may read a second long
-    assert 40 * DAY - 5 <= _ttl(raw, f"{unique}:long") <= 40 * DAY + 2
-    assert 30 * DAY - 5 <= _ttl(raw, f"{unique}:month") <= 30 * DAY
-    assert 90 * DAY - 5 <= _ttl(raw, f"{unique}:added") <= 90 * DAY + 2
+    assert 40 * DAY - 5 <= _ttl(raw, f"{unique}:1:long") <= 40 * DAY + 2
+    assert 30 * DAY - 5 <= _ttl(raw, f"{unique}:1:month") <= 30 * DAY
+    assert 90 * DAY - 5 <= _ttl(raw, f"{unique}:1:added") <= 90 * DAY + 2
     assert store.get("long") == b"v", "sent as a relative 40 days it would have expired at once"
-    assert store.touch("month", 45 * DAY) and _ttl(raw, f"{unique}:month") > 40 * DAY
+    assert store.touch("month", 45 * DAY) and _ttl(raw, f"{unique}:1:month") > 40 * DAY
 
 
 def test_counters_below_zero_keep_their_ttl(store: MemcachedStore, raw: Client, unique: str) -> None:
@@ -147,14 +147,14 @@ def test_counters_below_zero_keep_their_ttl(store: MemcachedStore, raw: Client, 
     assert store.increment("n", -8) == -3, "memcached's decr would stop at 0"
     assert store.increment("n", 1) == -2, "incr refuses negative values: gets/cas takes over"
     assert store.increment("n", 10) == 8
-    assert 90 <= _ttl(raw, f"{unique}:n") <= 100
-    assert store.increment("forever", -1) == -1 and _ttl(raw, f"{unique}:forever") == -1
+    assert 90 <= _ttl(raw, f"{unique}:1:n") <= 100
+    assert store.increment("forever", -1) == -1 and _ttl(raw, f"{unique}:1:forever") == -1
 
 
 def test_lock_release_is_a_cas_that_never_deletes_another_owner(
     store: MemcachedStore, raw: Client, unique: str
 ) -> None:
-    key = f"{unique}#lock:job"
+    key = f"{unique}:lock:job"
     first = store.lock("job", 10)
     assert first.acquire()
     assert raw.get(key) == first.owner.encode() and 8 <= _ttl(raw, key) <= 10
@@ -262,7 +262,7 @@ def test_keys_spread_over_several_servers_and_a_dead_one_leaves_the_ring(two_ser
     assert store.put_many({k: k.encode() for k in keys}, 60)
     assert store.many(keys) == {k: k.encode() for k in keys}
     first = Client(("127.0.0.1", int(servers[0].rpartition(":")[2])))
-    on_first = [k for k in keys if first.get(f"p:{k}") is not None]
+    on_first = [k for k in keys if first.get(f"p:1:{k}") is not None]
     first.close()
     assert 0 < len(on_first) < len(keys), "rendezvous hashing uses both servers"
     assert store.flush() and store.many(keys) == {k: None for k in keys}, "flush clears every server"

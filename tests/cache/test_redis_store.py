@@ -51,31 +51,31 @@ def test_integers_are_stored_raw_so_increment_is_incrby(
     store: RedisStore, raw: redis.Redis, unique: str
 ) -> None:
     store.put("n", b"41", 60)
-    assert raw.get(f"{unique}:n") == b"41"
+    assert raw.get(f"{unique}:1:n") == b"41"
     assert store.increment("n") == 42
-    assert raw.get(f"{unique}:n") == b"42"
-    assert 0 < raw.pttl(f"{unique}:n") <= 60_000, "INCRBY keeps the TTL"
+    assert raw.get(f"{unique}:1:n") == b"42"
+    assert 0 < raw.pttl(f"{unique}:1:n") <= 60_000, "INCRBY keeps the TTL"
     assert store.increment("fresh", -3) == -3
-    assert raw.get(f"{unique}:fresh") == b"-3" and raw.ttl(f"{unique}:fresh") == -1
-    assert raw.incrby(f"{unique}:n", 8) == 50, "another redis client sees a plain integer"
+    assert raw.get(f"{unique}:1:fresh") == b"-3" and raw.ttl(f"{unique}:1:fresh") == -1
+    assert raw.incrby(f"{unique}:1:n", 8) == 50, "another redis client sees a plain integer"
     assert store.get("n") == b"50"
 
 
 def test_ttls_are_milliseconds_and_add_is_set_nx(store: RedisStore, raw: redis.Redis, unique: str) -> None:
     assert store.add("a", b"1", 1.5)
-    assert 1000 < raw.pttl(f"{unique}:a") <= 1500
+    assert 1000 < raw.pttl(f"{unique}:1:a") <= 1500
     assert not store.add("a", b"2", 10)
-    assert raw.get(f"{unique}:a") == b"1"
+    assert raw.get(f"{unique}:1:a") == b"1"
     store.put("tiny", b"x", 0.0001)
-    assert raw.pttl(f"{unique}:tiny") in (-2, 0, 1), "a TTL under 1 ms becomes 1 ms, never 0"
+    assert raw.pttl(f"{unique}:1:tiny") in (-2, 0, 1), "a TTL under 1 ms becomes 1 ms, never 0"
 
 
 def test_touch_uses_pexpire_and_persist(store: RedisStore, raw: redis.Redis, unique: str) -> None:
     store.put("k", b"v", None)
     assert store.touch("k", None) is True, "a key without a TTL exists: touching it forever is True"
     assert store.touch("k", 30)
-    assert 29_000 < raw.pttl(f"{unique}:k") <= 30_000
-    assert store.touch("k", None) and raw.ttl(f"{unique}:k") == -1
+    assert 29_000 < raw.pttl(f"{unique}:1:k") <= 30_000
+    assert store.touch("k", None) and raw.ttl(f"{unique}:1:k") == -1
     assert store.touch("missing", None) is False and store.touch("missing", 5) is False
 
 
@@ -98,7 +98,7 @@ def test_many_is_one_mget_and_put_many_one_pipeline(
     assert store.put_many({"a": b"1", "b": b"2", "c": b"3"}, 20)
     assert store.many(["a", "b", "zz", "c"]) == {"a": b"1", "b": b"2", "zz": None, "c": b"3"}
     assert calls == ["pipeline", "mget"]
-    assert 19_000 < raw.pttl(f"{unique}:b") <= 20_000
+    assert 19_000 < raw.pttl(f"{unique}:1:b") <= 20_000
     assert store.many([]) == {} and store.put_many({}, None)
 
 
@@ -138,14 +138,14 @@ def test_flush_unlinks_in_batches(store: RedisStore, monkeypatch: pytest.MonkeyP
 def test_flush_refuses_an_empty_prefix(redis_url: str, raw: redis.Redis, unique: str) -> None:
     bare = create({"name": "bare", "url": redis_url, "prefix": ""}, None)
     bare.put(f"{unique}-raw", b"kept", None)
-    assert raw.get(f"{unique}-raw") == b"kept", "an empty prefix means raw keys"
+    assert raw.get(f":1:{unique}-raw") == b"kept", "an empty prefix still has a version"
     with pytest.raises(CacheError, match="empty prefix"):
         bare.flush()
-    assert raw.get(f"{unique}-raw") == b"kept"
+    assert raw.get(f":1:{unique}-raw") == b"kept"
 
 
 def test_lock_release_is_a_lua_compare_and_delete(store: RedisStore, raw: redis.Redis, unique: str) -> None:
-    key = f"{unique}#lock:job"
+    key = f"{unique}:lock:job"
     first = store.lock("job", 10)
     assert first.acquire()
     assert raw.get(key) == first.owner.encode() and 9_000 < raw.pttl(key) <= 10_000
@@ -159,7 +159,7 @@ def test_lock_release_is_a_lua_compare_and_delete(store: RedisStore, raw: redis.
 
 
 def test_lock_refresh_is_a_lua_compare_and_expire(store: RedisStore, raw: redis.Redis, unique: str) -> None:
-    key = f"{unique}#lock:r"
+    key = f"{unique}:lock:r"
     lock = store.lock("r", 5)
     assert lock.acquire()
     assert lock.refresh(60) and 59_000 < raw.pttl(key) <= 60_000
@@ -203,5 +203,5 @@ def test_a_client_handed_in_is_used_and_not_closed(redis_url: str, unique: str, 
     )
     manager.put("k", 1)
     manager.purge()
-    assert client.get(f"{unique}:k") == b"1", "purge() must not close the application's client"
+    assert client.get(f"{unique}:1:k") == b"1", "purge() must not close the application's client"
     client.close()

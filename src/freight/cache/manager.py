@@ -78,9 +78,11 @@ class CacheManager(Manager[Repository]):
         self._default = None
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Give a store without its own ``prefix`` the manager's global one."""
+        """Give a store without its own ``prefix`` (or ``version``) the manager's global one."""
         if config.get("prefix") is None:
             config["prefix"] = str(self.config.get("prefix") or "")
+        if config.get("version") is None:
+            config["version"] = self.config.get("version", 1)
         return config
 
     def _wrap(self, factory: StoreFactory) -> DriverFactory[Repository]:

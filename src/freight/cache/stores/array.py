@@ -41,8 +41,9 @@ class ArrayStore(Store):
         name: str = "",
         prefix: str = "",
         clock: Clock = time.time,
+        version: int = 1,
     ) -> None:
-        super().__init__(name=name, prefix=prefix, clock=clock)
+        super().__init__(name=name, prefix=prefix, clock=clock, version=version)
         if max_entries is not None and (
             isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1
         ):
@@ -53,6 +54,10 @@ class ArrayStore(Store):
         self._data: OrderedDict[str, _Entry] = OrderedDict()
         self._locks: dict[str, tuple[str, float | None]] = {}
         self._mutex = threading.Lock()
+
+    def relayout(self) -> None:
+        """A key space is a dict of its own (keys are never prefixed: nothing else shares them)."""
+        self._data = OrderedDict()
 
     # -- primitives -------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
@@ -237,4 +242,5 @@ def create(config: dict[str, Any], manager: CacheManager) -> ArrayStore:
         name=config["name"],
         prefix=str(config.get("prefix") or ""),
         clock=manager.clock,
+        version=config.get("version", 1),
     )

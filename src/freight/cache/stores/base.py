@@ -4,21 +4,65 @@ A store works on *encoded* values (bytes produced by the repository's codec) and
 *unprefixed* keys: each store applies its own ``prefix`` so that ``flush()`` can stay
 inside it. TTLs arrive normalised by the repository: ``seconds`` is a positive float,
 or ``None`` for "forever".
+
+Key layout (every shared store): ``<escaped prefix>:<version>:<key>``. The escaped
+prefix is printable ASCII without ``:``, ``#``, ``%``, ``{``, ``}`` or space (those and
+any other character are percent-encoded as UTF-8), so the first ``:`` always ends it:
+prefix ``a`` with key ``:x`` and prefix ``a:`` with key ``x`` are different entries, and
+a flush of ``myapp`` never matches ``myapp:v2``. Internal key spaces of one version
+(tag metadata, namespaces) are ``<escaped prefix>:<version>#<space>:<key>``, and locks
+``<escaped prefix>:lock:<name>`` (no version: a lock outlives a version change).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from freight.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from freight.cache.lock import Lock
 
-__all__ = ["AsyncOps", "Clock", "Store"]
+__all__ = ["AsyncOps", "Clock", "Store", "check_version", "escape_prefix", "key_prefix", "lock_prefix"]
 
 Clock = Callable[[], float]
+
+#: characters kept as they are in an escaped prefix: printable ASCII but % : # { } and space
+_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F)) - set("%:#{}")
+
+
+def escape_prefix(prefix: str) -> str:
+    """``prefix`` as printable ASCII that cannot contain ``:``, ``#``, ``{`` or ``}`` (percent-encoded)."""
+    if all(c in _SAFE for c in prefix):
+        return prefix
+    return "".join(
+        c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass")) for c in prefix
+    )
+
+
+def check_version(version: object, store: str = "") -> int:
+    """The store ``version`` setting as a non-negative int (a ConfigurationError otherwise)."""
+    if isinstance(version, str) and version.isascii() and version.isdigit():
+        version = int(version)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ConfigurationError(
+            f"cache store {store!r}: 'version' must be a non-negative integer, got {version!r}"
+        )
+    return version
+
+
+def key_prefix(prefix: str, version: int, space: str = "") -> str:
+    """``"<escaped prefix>:<version>:"``, or ``"<escaped prefix>:<version>#<space>:"`` for a key space."""
+    return f"{escape_prefix(prefix)}:{version}{'#' + space if space else ''}:"
+
+
+def lock_prefix(prefix: str) -> str:
+    """``"<escaped prefix>:lock:"``: where the locks of ``prefix`` live (disjoint from every version)."""
+    return f"{escape_prefix(prefix)}:lock:"
 
 
 class AsyncOps(Protocol):
@@ -44,11 +88,36 @@ class Store(ABC):
     uses_clock: ClassVar[bool] = False
     #: True when the store actually keeps values (False for the null store)
     persists: ClassVar[bool] = True
+    #: True when the store keeps its entries in tables that create_tables() makes (database)
+    has_tables: ClassVar[bool] = False
 
-    def __init__(self, *, name: str = "", prefix: str = "", clock: Clock = time.time) -> None:
+    def __init__(
+        self, *, name: str = "", prefix: str = "", clock: Clock = time.time, version: int = 1
+    ) -> None:
         self.name = name or self.driver
         self.prefix = prefix
         self.clock = clock
+        self.version = check_version(version, self.name)
+        #: the key space inside this version ("" for user keys; see :meth:`space`)
+        self.keyspace = ""
+        #: ``"<escaped prefix>:<version>:"``, the start of every stored key of this store
+        self.key_prefix = key_prefix(prefix, self.version)
+        self._spaces: dict[str, Store] = {}
+
+    def space(self, name: str) -> Store:
+        """This store over the key space ``name`` of its version (made once; shares connections;
+        flushed with it)."""
+        made = self._spaces.get(name)
+        if made is None:
+            made = copy.copy(self)  # shares the client, and this memo
+            made.keyspace = name
+            made.key_prefix = key_prefix(self.prefix, self.version, name)
+            made.relayout()
+            self._spaces[name] = made
+        return made
+
+    def relayout(self) -> None:
+        """Recompute what depends on :attr:`key_prefix` (called on a :meth:`space` copy)."""
 
     # -- primitives -----------------------------------------------------------------
     @abstractmethod
@@ -98,6 +167,9 @@ class Store(ABC):
     def prune(self) -> int:
         """Delete expired entries the backend does not expire itself; return how many."""
         return 0
+
+    def create_tables(self) -> None:
+        """Create the store's tables if missing (``cache:table``); nothing for stores without tables."""
 
     def aio(self) -> AsyncOps | None:
         """Native asyncio primitives, or None: the repository's ``a*`` methods then run the sync

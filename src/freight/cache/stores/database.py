@@ -3,9 +3,12 @@
 Two tables, created on first use (or by ``create_tables()`` / ``python -m freight
 cache:table``): ``cache(key, value, expiration)`` and ``cache_locks(key, owner,
 expiration)``; ``expiration`` is a Unix time from the injected clock, NULL for
-forever. Keys are ``"<prefix>:<key>"``; one whose UTF-8 form is longer than the
-255-byte key column, contains NUL, or starts with ``#sha256:`` is stored as
-``"<prefix>:#sha256:" + sha256(key)``, so any string works and flush still finds it.
+forever. Keys are ``"<escaped prefix>:<version>:<key>"``; one whose UTF-8 form is
+longer than the 255-byte key column, is not valid UTF-8 (a lone surrogate), contains
+NUL, or starts with ``#sha256:`` is stored as ``"<escaped prefix>:<version>:#sha256:" +
+sha256(key)``, so any string works and flush still finds it. Locks use the key
+``"<escaped prefix>:lock:<name>"`` in the lock table. A cell of the wrong type (a
+value that is not a blob, an expiration that is not a number) reads as a miss.
 
 Atomicity: ``put`` is one upsert; ``add`` and lock ``acquire`` insert, or take over
 an expired row, in one statement (``ON CONFLICT ... DO UPDATE ... WHERE expired`` on
@@ -22,12 +25,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from freight.cache.stores.base import Clock, Store
+from freight.cache.stores.base import Clock, Store, lock_prefix
 from freight.cache.stores.database_lock import DatabaseLock
 from freight.cache.stores.database_sql import (
     HASH_MARK,
     KEY_BYTES,
     Statements,
+    cell_bytes,
     fits,
     integer,
     is_retryable,
@@ -58,6 +62,7 @@ class DatabaseStore(Store):
     driver = "database"
     shared = True
     uses_clock = True
+    has_tables = True
 
     def __init__(
         self,
@@ -70,22 +75,26 @@ class DatabaseStore(Store):
         clock: Clock = time.time,
         durable_writes: bool = False,
         sqlite_wal: bool = True,
+        version: int = 1,
     ) -> None:
-        super().__init__(name=name, prefix=prefix, clock=clock)
+        super().__init__(name=name, prefix=prefix, clock=clock, version=version)
         import sqlalchemy as sa
         from sqlalchemy.dialects import mysql
 
         self.flavour = _DIALECTS.get(engine.dialect.name, "")
-        self._ns = f"{prefix}:" if prefix else ""
+        self._ns = self.key_prefix
+        #: the key prefix of this store's rows in the lock table
+        self.lock_ns = lock_prefix(prefix)
         if not self.flavour:
             raise ConfigurationError(
                 f"database cache store {self.name!r}: dialect {engine.dialect.name!r} is not supported "
                 "(use SQLite, PostgreSQL or MariaDB/MySQL)"
             )
-        if "\x00" in prefix or not fits(self._ns + HASH_MARK + "0" * 64):
+        if not fits(self._ns + "#x:" + HASH_MARK + "0" * 64):
             raise ConfigurationError(
-                f"database cache store {self.name!r}: the prefix must have no NUL character and be at "
-                f"most {KEY_BYTES - 73} bytes of UTF-8"
+                f"database cache store {self.name!r}: the prefix must be at most "
+                f"{KEY_BYTES - 80 - len(str(self.version))} bytes once escaped (non-ASCII characters "
+                "take 3 bytes per UTF-8 byte)"
             )
         self.engine = engine
         self._address = engine.url.render_as_string(hide_password=True)
@@ -112,13 +121,21 @@ class DatabaseStore(Store):
         self._select_many = sa.select(cache.c.key, cache.c.value, cache.c.expiration).where(
             cache.c.key.in_(keys)
         )
-        pattern = sa.bindparam("pattern", type_=sa.String())
-        self._flush = sa.delete(cache).where(cache.c.key.like(pattern, escape="/"))
-        self._flush_all = sa.delete(cache)
+        pattern, spaces = (
+            sa.bindparam("pattern", type_=sa.String()),
+            sa.bindparam("spaces", type_=sa.String()),
+        )
+        self._flush = sa.delete(cache).where(
+            sa.or_(cache.c.key.like(pattern, escape="/"), cache.c.key.like(spaces, escape="/"))
+        )
         self._sa_error: type[Exception] = sa.exc.SQLAlchemyError
         self._integrity_error: type[Exception] = sa.exc.IntegrityError
         self._data_error: type[Exception] = sa.exc.DataError
         self._ready = False
+
+    def relayout(self) -> None:
+        """Row keys follow :attr:`key_prefix`."""
+        self._ns = self.key_prefix
 
     # -- tables -----------------------------------------------------------------------
     def create_tables(self) -> None:
@@ -250,8 +267,11 @@ class DatabaseStore(Store):
             row = conn.execute(self._cache.select, {"k": k}).first()
             if row is None:
                 return None
-            if row[1] is None or row[1] > now:
-                return bytes(row[0])
+            value, expiry = row
+            if expiry is not None and type(expiry) is not float and type(expiry) is not int:
+                return None  # a corrupt cell: a miss
+            if expiry is None or expiry > now:
+                return value if type(value) is bytes else cell_bytes(value, None)
             conn.execute(self._cache.delete_expired, {"k": k, "now": now})
         return None
 
@@ -311,12 +331,11 @@ class DatabaseStore(Store):
         return bool(self._run(self._cache.retime, params, "touch"))
 
     def flush(self) -> bool:
-        """DELETE this prefix's rows (every row of the table when the prefix is empty); locks stay."""
-        if not self._ns:
-            self._run(self._flush_all, {}, "flush")
-            return True
-        pattern = self._ns.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
-        self._run(self._flush, {"pattern": pattern}, "flush")
+        """DELETE the rows of this prefix and version (internal key spaces included); locks,
+        other versions and other prefixes stay."""
+        start = _like(self._ns[:-1])
+        spaces = start + ("#%" if not self.keyspace else ":%")
+        self._run(self._flush, {"pattern": start + ":%", "spaces": spaces}, "flush")
         return True
 
     def prune(self) -> int:
@@ -340,8 +359,9 @@ class DatabaseStore(Store):
             for start in range(0, len(stored), MANY_CHUNK):
                 chunk = stored[start : start + MANY_CHUNK]
                 for k, value, expiry in conn.execute(self._select_many, {"keys": chunk}):
-                    if expiry is None or expiry > now:
-                        found[k if isinstance(k, str) else bytes(k).decode("utf-8")] = bytes(value)
+                    data = cell_bytes(value, expiry)
+                    if data is not None and (expiry is None or expiry > now):
+                        found[k if isinstance(k, str) else bytes(k).decode("utf-8")] = data
         return {key: found.get(k) for key, k in names.items()}
 
     def put_many(self, values: Mapping[str, bytes], seconds: float | None) -> bool:
@@ -357,6 +377,11 @@ class DatabaseStore(Store):
         return f"{self._address} table {self.cache_table.name}"
 
 
+def _like(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped (escape character ``/``)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
 def _by_key(row: dict[str, Any]) -> str:
     return str(row["k"])
 
@@ -370,6 +395,7 @@ def create(config: dict[str, Any], manager: Any) -> DatabaseStore:
         lock_table=str(config.get("lock_table") or "cache_locks"),
         durable_writes=bool(config.get("durable_writes", False)),
         sqlite_wal=bool(config.get("sqlite_wal", True)),
+        version=config.get("version", 1),
         name=str(config.get("name", "")),
         prefix=str(config.get("prefix") or ""),
         clock=getattr(manager, "clock", time.time),

@@ -19,7 +19,7 @@ class DatabaseLock(Lock):
     def __init__(self, store: DatabaseStore, name: str, seconds: float = 0, owner: str | None = None) -> None:
         super().__init__(name, seconds, owner)
         self._store = store
-        self._key = stored_key(store._ns, name)
+        self._key = stored_key(store.lock_ns, name)
 
     def _params(self, seconds: float | None = None) -> dict[str, Any]:
         ttl = self.seconds if seconds is None else seconds

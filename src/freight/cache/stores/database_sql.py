@@ -25,6 +25,7 @@ __all__ = [
     "HASH_MARK",
     "KEY_BYTES",
     "Statements",
+    "cell_bytes",
     "fits",
     "integer",
     "is_retryable",
@@ -40,12 +41,21 @@ _CANONICAL = re.compile(rb"0|-?[1-9][0-9]*")
 
 
 def stored_key(namespace: str, key: str) -> str:
-    """The key column's value for ``key`` under ``namespace`` (``"<prefix>:"`` or ``""``)."""
+    """The key column's value for ``key`` under ``namespace`` (``"<escaped prefix>:<version>:"``):
+    the key itself, or its sha256 when it is too long, not valid UTF-8, has NUL or looks hashed."""
     full = namespace + key
-    if len(full) <= KEY_BYTES // 4 or fits(full):
-        if "\x00" not in key and not key.startswith(HASH_MARK):
-            return full
+    if fits(full) and "\x00" not in key and not key.startswith(HASH_MARK):
+        return full
     return namespace + HASH_MARK + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def cell_bytes(value: Any, expiry: Any) -> bytes | None:
+    """The value cell as bytes, or None when a cell has the wrong type (a corrupt row is a miss)."""
+    if expiry is not None and (type(expiry) is not float and type(expiry) is not int):
+        return None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return None
 
 
 def fits(text: str) -> bool:
@@ -80,6 +90,10 @@ def is_retryable(exc: BaseException | None) -> bool:
 
 def integer(raw: bytes, by: int, key: str, store: str) -> int:
     """The canonical integer in ``raw``, plus ``by``, within the signed 64-bit range."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    elif not isinstance(raw, bytes | bytearray | memoryview):
+        raise not_an_integer(key, store)
     data = bytes(raw)
     if _CANONICAL.fullmatch(data) is None or not -(2**63) <= int(data) + by < 2**63:
         raise not_an_integer(key, store)

@@ -2,13 +2,16 @@
 
 Layout under the configured ``path`` (default ``storage/cache``)::
 
-    <path>/<prefix-slug>-<sha256(prefix)[:10]>/ab/<sha256(prefix, key)>
-    <path>/<prefix-slug>-<sha256(prefix)[:10]>/ab/.lock
-    <path>/<prefix-slug>-<sha256(prefix)[:10]>.locks/ab/<sha256(prefix, name)>
+    <path>/<slug>-<sha256("<escaped prefix>:<version>")[:40]>/ab/<sha256(<key prefix>, key)>
+    <path>/<slug>-<sha256("<escaped prefix>:<version>")[:40]>/ab/.lock
+    <path>/<slug>-<sha256("<escaped prefix>:lock")[:40]>/ab/<sha256(<lock prefix>, name)>
 
-Each prefix gets its own directory tree, so ``flush()`` removes exactly this store's
-entries (locks live in a sibling tree and survive it, as on redis) and two prefixes
-in one path never see each other. An entry file is a header (the expiry and a
+Each prefix and version gets its own directory tree, so ``flush()`` removes exactly
+this store's entries (locks live in a tree of their own and survive it, as on redis)
+and two prefixes in one path never see each other; the 160-bit digest in the name
+means no prefix can be searched for that lands in another's directory. Internal key
+spaces of a version (tag metadata) live in the version's tree with their own salt.
+An entry file is a header (the expiry and a
 checksum of the value, see :mod:`~freight.cache.stores.file_format`) followed by the
 encoded value. A key's first write creates its file in place (``O_EXCL``); a rewrite
 goes to a temporary file in the same directory, moved into place with ``os.replace``.
@@ -24,6 +27,7 @@ first writes). Expired and corrupt entries read as misses and are removed;
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import itertools
 import math
@@ -31,6 +35,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +43,7 @@ from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
 from freight.cache.lock import Lock
-from freight.cache.stores.base import Clock, Store
+from freight.cache.stores.base import Clock, Store, escape_prefix, lock_prefix
 from freight.cache.stores.file_format import (
     FOREVER,
     FOREVER_EXPIRY,
@@ -48,7 +53,15 @@ from freight.cache.stores.file_format import (
     expiry_of,
     value_of,
 )
-from freight.cache.stores.file_io import files, mtime, read_file, subdirs, unlink_file
+from freight.cache.stores.file_io import (
+    NOT_REGULAR,
+    files,
+    mtime,
+    read_file,
+    remove_odd,
+    subdirs,
+    unlink_file,
+)
 from freight.cache.stores.file_lock import FileLock
 from freight.errors import CacheError
 
@@ -60,14 +73,16 @@ __all__ = ["HEADER_SIZE", "FileLock", "FileStore", "create", "directory_name"]
 _ENTRY = b"k"
 _TMP = ".tmp-"
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+#: a symlink planted as a shard's .lock is never followed (nothing is created at its target)
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 #: a temporary file older than this (seconds) was left by a crashed writer; prune() removes it
 STALE_TEMP_AGE = 3600.0
 
 
-def directory_name(prefix: str) -> str:
-    """The directory holding the entries of ``prefix``: a readable slug plus a short hash."""
-    digest = sha256(prefix.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+def directory_name(prefix: str, tree: str = "1") -> str:
+    """The directory of ``prefix``'s tree ``tree`` (a version, or ``lock``): a readable slug plus
+    160 bits of sha256 of the escaped prefix and the tree."""
+    digest = sha256(f"{escape_prefix(prefix)}:{tree}".encode("ascii")).hexdigest()[:40]
     slug = re.sub(r"[^A-Za-z0-9_-]+", "_", prefix)[:40].strip("_") or "cache"
     return f"{slug}-{digest}"
 
@@ -86,17 +101,23 @@ class FileStore(Store):
         name: str = "",
         prefix: str = "",
         clock: Clock = time.time,
+        version: int = 1,
     ) -> None:
-        super().__init__(name=name, prefix=prefix, clock=clock)
+        super().__init__(name=name, prefix=prefix, clock=clock, version=version)
         self.root = os.path.abspath(os.fspath(path))
-        self.directory = os.path.join(self.root, directory_name(prefix))
-        self.lock_directory = self.directory + ".locks"
-        self._salt = prefix.encode("utf-8", "surrogatepass") + b"\x00"
-        self._entry_salt = self._salt + _ENTRY
+        self.directory = os.path.join(self.root, directory_name(prefix, str(self.version)))
+        self.lock_directory = os.path.join(self.root, directory_name(prefix, "lock"))
+        self._lock_salt = lock_prefix(prefix).encode("ascii")
+        self.relayout()
         #: temporary file names: this process's id, a random part and a counter (no syscall per write)
         self._tmp_names = itertools.count()
         self._tmp_pid = -1
         self._tmp_base = ""
+
+    def relayout(self) -> None:
+        """Entry names are salted with :attr:`key_prefix` (a key space shares the version's tree)."""
+        self._salt = self.key_prefix.encode("ascii")
+        self._entry_salt = self._salt + _ENTRY
 
     # -- primitives -------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
@@ -211,8 +232,12 @@ class FileStore(Store):
     # -- internals shared with FileLock -------------------------------------------------
     def _paths(self, kind: bytes, key: str) -> tuple[str, str, str]:
         """(shard directory, entry path, lock file path) of ``key`` in key space ``kind``."""
-        digest = sha256(self._salt + kind + key.encode("utf-8", "surrogatepass")).hexdigest()
-        shard = f"{self.directory if kind == _ENTRY else self.lock_directory}/{digest[:2]}"
+        if kind == _ENTRY:
+            salt, directory = self._entry_salt, self.directory
+        else:
+            salt, directory = self._lock_salt + kind, self.lock_directory
+        digest = sha256(salt + key.encode("utf-8", "surrogatepass")).hexdigest()
+        shard = f"{directory}/{digest[:2]}"
         return shard, f"{shard}/{digest}", f"{shard}/.lock"
 
     def _add(self, kind: bytes, key: str, value: bytes, seconds: float | None) -> bool:
@@ -335,14 +360,27 @@ class FileStore(Store):
         return f"{self._tmp_base}{next(self._tmp_names)}"
 
     def _lock_fd(self, lockpath: str) -> int:
-        """An open descriptor on ``lockpath`` holding its exclusive flock (closing it releases)."""
-        fd = self._open(os.path.dirname(lockpath), lockpath, _LOCK_FLAGS)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        """An open descriptor on ``lockpath`` holding its exclusive flock (closing it releases).
+        Anything but a regular file there (a symlink, a FIFO, a directory) is removed first."""
+        for _ in range(3):
+            try:
+                fd = self._open(os.path.dirname(lockpath), lockpath, _LOCK_FLAGS)
+            except OSError as exc:
+                if exc.errno not in NOT_REGULAR:
+                    raise
+                remove_odd(lockpath)
+                continue
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.close(fd)
+                    remove_odd(lockpath)
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        raise OSError(errno.EEXIST, "cannot replace the odd file at the shard's lock path", lockpath)
 
     @contextmanager
     def _flock(self, lockpath: str) -> Iterator[None]:
@@ -389,4 +427,5 @@ def create(config: dict[str, Any], manager: CacheManager) -> FileStore:
         name=config["name"],
         prefix=str(config.get("prefix") or ""),
         clock=manager.clock,
+        version=config.get("version", 1),
     )

@@ -1,11 +1,12 @@
 """The memcached cache store (pymemcache: one plain client per thread on a single server,
 ``HashClient`` over several).
 
-* Keys: ``"<prefix>:<key>"``, sent as they are when memcached can take them (1 to 250
-  printable ASCII characters, no space or control character, not starting with
+* Keys: ``"<escaped prefix>:<version>:<key>"``, sent as they are when memcached can
+  take them (1 to 250 printable ASCII characters, no space or control character, not starting with
   ``#``); any other key is sent as ``"#" + sha256(<prefix>:<key>)``, so every string
   is a valid key, no key can smuggle a command into the text protocol, and no two
-  keys share an entry. Locks live at ``"<prefix>#lock:<name>"`` (mapped the same way).
+  keys share an entry. Locks live at ``"<escaped prefix>:lock:<name>"`` (mapped the same
+  way).
 * TTLs: whole seconds (rounded up); more than 30 days is sent as an absolute Unix time,
   as memcached requires.
 * Atomicity: ``add`` and ``incr`` are native; a missing counter is created with
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from freight.cache.lock import Lock
-from freight.cache.stores.base import Clock, Store
+from freight.cache.stores.base import Clock, Store, lock_prefix
 from freight.cache.stores.memcached_clients import ThreadClients, kernel_timeout_module, timed_out
 from freight.errors import CacheConnectionError, CacheError, MissingDependencyError
 
@@ -73,8 +74,9 @@ class MemcachedStore(Store):
         prefix: str = "",
         clock: Clock = time.time,
         connect: Callable[[], Any] | None = None,
+        version: int = 1,
     ) -> None:
-        super().__init__(name=name, prefix=prefix, clock=clock)
+        super().__init__(name=name, prefix=prefix, clock=clock, version=version)
         from pymemcache.exceptions import (
             MemcacheClientError,
             MemcacheError,
@@ -89,8 +91,8 @@ class MemcachedStore(Store):
         self._local: Any = self.threads.local if self.threads is not None else None
         self.servers = servers
         self._address = "memcached://" + ",".join(servers)
-        self._kp = f"{prefix}:" if prefix else ""
-        self._lp = f"{prefix}#lock:"
+        self._kp = self.key_prefix
+        self._lp = lock_prefix(prefix)
         self._errors: tuple[type[Exception], ...] = (MemcacheError, OSError)
         self._base_error: type[Exception] = MemcacheError
         self._closed_error: type[Exception] = MemcacheUnexpectedCloseError
@@ -98,6 +100,10 @@ class MemcachedStore(Store):
         self._unknown_command: type[Exception] = MemcacheUnknownCommandError
         #: the server's clock, for absolute TTLs (memcached keeps real time, not the test clock)
         self.server_time: Clock = time.time
+
+    def relayout(self) -> None:
+        """Key names follow :attr:`key_prefix`."""
+        self._kp = self.key_prefix
 
     @property
     def client(self) -> Any:
@@ -359,6 +365,7 @@ def create(config: dict[str, Any], manager: Any) -> MemcachedStore:
     name = str(config.get("name", ""))
     prefix = str(config.get("prefix", ""))
     clock = getattr(manager, "clock", time.time)
+    version = config.get("version", 1)
     if len(servers) == 1:
         # one server: a plain client per thread (no ring, no pool), about twice as fast per call
         server = normalize_server_spec(servers[0])  # (host, port), or a unix socket path
@@ -372,7 +379,9 @@ def create(config: dict[str, Any], manager: Any) -> MemcachedStore:
         def connect() -> Any:
             return Client(server, no_delay=True, default_noreply=False, **options)
 
-        return MemcachedStore(None, servers, name=name, prefix=prefix, clock=clock, connect=connect)
+        return MemcachedStore(
+            None, servers, name=name, prefix=prefix, clock=clock, connect=connect, version=version
+        )
     client = HashClient(
         servers,
         connect_timeout=connect_timeout,
@@ -386,4 +395,4 @@ def create(config: dict[str, Any], manager: Any) -> MemcachedStore:
         dead_timeout=float(config.get("dead_timeout", 1.0)),
         ignore_exc=False,
     )
-    return MemcachedStore(client, servers, name=name, prefix=prefix, clock=clock)
+    return MemcachedStore(client, servers, name=name, prefix=prefix, clock=clock, version=version)

@@ -84,4 +84,9 @@ class NullLock(Lock):
 
 def create(config: dict[str, Any], manager: CacheManager) -> NullStore:
     """Build a null store from its configuration."""
-    return NullStore(name=config["name"], prefix=str(config.get("prefix") or ""), clock=manager.clock)
+    return NullStore(
+        name=config["name"],
+        prefix=str(config.get("prefix") or ""),
+        clock=manager.clock,
+        version=config.get("version", 1),
+    )

@@ -1,13 +1,14 @@
 """The redis cache store (redis-py): native TTLs, INCRBY counters, SET NX locks.
 
-Keys are ``"<prefix>:<key>"`` (just ``"<key>"`` with an empty prefix); locks live
-apart from values, at ``"<prefix>#lock:<name>"``, so ``flush()`` leaves them alone.
+Keys are ``"<escaped prefix>:<version>:<key>"`` (see :mod:`~freight.cache.stores.base`);
+locks live apart from values, at ``"<escaped prefix>:lock:<name>"``, so ``flush()``
+leaves them alone.
 Values are the codec's bytes, stored as they are: an integer is its ASCII digits, so
-``increment`` is a plain ``INCRBY``. ``flush()`` walks ``SCAN MATCH <prefix>:*`` and
-``UNLINK``s in batches; it never runs ``FLUSHDB`` and refuses to run without a prefix.
-On a Redis Cluster keys spread over every master (no hash tag on values: the cache
-grows with the cluster); ``many`` splits its MGET per slot and ``flush`` scans every
-master; every script touches one key.
+``increment`` is a plain ``INCRBY``. ``flush()`` walks ``SCAN MATCH`` over this
+version's keys (and its internal key spaces) and ``UNLINK``s in batches; it never runs
+``FLUSHDB`` and refuses to run without a prefix. On a Redis Cluster keys spread over
+every master (no hash tag on values: the cache grows with the cluster); ``many`` splits
+its MGET per slot and ``flush`` scans every master; every script touches one key.
 Lock release and refresh are compare-and-delete / compare-and-expire Lua scripts
 (``lua/*.lua``), registered once per store.
 """
@@ -20,7 +21,7 @@ from importlib import resources
 from typing import Any
 
 from freight.cache.lock import Lock
-from freight.cache.stores.base import Clock, Store
+from freight.cache.stores.base import Clock, Store, lock_prefix
 from freight.cache.stores.redis_async import AsyncRedisOps
 from freight.connections import async_redis_client, redis_address, redis_client
 from freight.errors import CacheConnectionError, CacheError
@@ -63,8 +64,9 @@ class RedisStore(Store):
         owns_client: bool = True,
         async_client: Callable[[], Any] | None = None,
         async_shared: bool = False,
+        version: int = 1,
     ) -> None:
-        super().__init__(name=name, prefix=prefix, clock=clock)
+        super().__init__(name=name, prefix=prefix, clock=clock, version=version)
         import redis
 
         self.client = client
@@ -74,11 +76,15 @@ class RedisStore(Store):
         self._connection_errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
         #: a Redis Cluster client: multi-key commands are split per hash slot
         self.cluster = is_cluster(client)
-        self._kp = f"{prefix}:" if prefix else ""
-        self._lp = f"{prefix}#lock:"
+        self._kp = self.key_prefix
+        self._lp = lock_prefix(prefix)
         self._release = client.register_script(_script("release_lock.lua"))
         self._refresh = client.register_script(_script("refresh_lock.lua"))
         self._aio = AsyncRedisOps(self, async_client, shared=async_shared) if async_client else None
+
+    def relayout(self) -> None:
+        """Key names follow :attr:`key_prefix`."""
+        self._kp = self.key_prefix
 
     # -- helpers ----------------------------------------------------------------------
     def _key(self, key: str) -> bytes:
@@ -163,14 +169,16 @@ class RedisStore(Store):
             raise self._error(exc, "touch") from exc
 
     def flush(self) -> bool:
-        """UNLINK every key under ``<prefix>:`` (SCAN in batches, on every master of a cluster);
-        never FLUSHDB."""
+        """UNLINK every key of this prefix and version, internal key spaces included (SCAN in
+        batches, on every master of a cluster); never FLUSHDB. Other versions, other prefixes
+        and locks stay."""
         if not self.prefix:
             raise CacheError(
                 f"redis cache store {self.name!r} has an empty prefix, so flush() cannot tell its keys "
                 f"from other data in {self._address}; set a 'prefix' for the store (or cache.prefix)"
             )
-        pattern = _b(self._kp.translate(_GLOB_SPECIAL) + "*")
+        start = self._kp[:-1].translate(_GLOB_SPECIAL)
+        pattern = _b(start + ("[:#]*" if not self.keyspace else ":*"))
         try:
             batch: list[bytes] = []
             for found in self.client.scan_iter(match=pattern, count=1000):
@@ -326,4 +334,5 @@ def create(config: dict[str, Any], manager: Any) -> RedisStore:
         owns_client=owns,
         async_client=async_factory,
         async_shared=handed is not None,
+        version=config.get("version", 1),
     )

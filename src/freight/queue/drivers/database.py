@@ -19,13 +19,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 from freight.connections import describe_url, sql_engine
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
+from freight.queue.drivers.database_batches import DatabaseBatches
 from freight.queue.drivers.database_sql import (
     AUTOCOMMIT,
+    MAX_ATTEMPTS,
     begin_immediate,
     is_deadlock,
     jobs_table,
     relaxed_commits,
+    reserved_job,
     row_locks,
     sqlite_file,
 )
@@ -53,6 +57,8 @@ class DatabaseQueue(Queue):
     wakes_on_push: ClassVar[bool] = False
     #: ack_many deletes a batch in one round trip
     batch_acks: ClassVar[bool] = True
+    #: jobs live in a table that create_tables() makes
+    has_tables: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -66,8 +72,10 @@ class DatabaseQueue(Queue):
         retry_after: float = 90,
         key: str | bytes | None = None,
         clock: Callable[[], float] = time.time,
+        batch_table: str = "job_batches",
     ) -> None:
         super().__init__(name=name, queue=queue, retry_after=retry_after, key=key, clock=clock)
+        self.batch_table = batch_table
         try:
             import sqlalchemy as sa
             import sqlalchemy.exc as sa_exc
@@ -117,6 +125,10 @@ class DatabaseQueue(Queue):
             t.c.attempts == bp("b_token"),
             t.c.reserved_at.is_not(None),
         )
+        # a malformed row (token None: its attempts cell is not an integer) is deleted by id
+        self._ack_ids = sa.delete(t).where(
+            t.c.id.in_(bp("b_ids", expanding=True)), t.c.reserved_at.is_not(None)
+        )
         self._extend = sa.update(t).where(self._reserved).values(available_at=bp("b_deadline"))
         self._release_at = (
             sa.update(t)
@@ -131,7 +143,7 @@ class DatabaseQueue(Queue):
         self._reserve_values = {
             "reserved_at": bp("b_now"),
             "available_at": bp("b_deadline"),
-            "attempts": t.c.attempts + 1,
+            "attempts": sa.case((t.c.attempts < MAX_ATTEMPTS, t.c.attempts + 1), else_=t.c.attempts),
         }
         self._mark = sa.update(t).where(t.c.id.in_(bp("b_ids", expanding=True))).values(self._reserve_values)
         self._next_due = sa.select(sa.func.min(t.c.available_at)).where(
@@ -287,7 +299,7 @@ class DatabaseQueue(Queue):
                 self._run(action, lambda conn: conn.execute(self._pick_and_mark, params).all(), self._settler)
             )
             rows.sort(key=lambda r: (r[3], r[0]))
-            return [ReservedJob(str(r[0]), name, r[1], r[2], connection, {"token": r[2]}) for r in rows]
+            return [reserved_job(r[0], name, r[1], r[2], connection, counted=True) for r in rows]
 
         def pick_and_mark(conn: Connection) -> Sequence[Any]:
             if self._sqlite:
@@ -298,10 +310,12 @@ class DatabaseQueue(Queue):
             return picked
 
         picked = self._run(action, pick_and_mark, self._reserver)
-        return [ReservedJob(str(r[0]), name, r[1], r[2] + 1, connection, {"token": r[2] + 1}) for r in picked]
+        return [reserved_job(r[0], name, r[1], r[2], connection, counted=False) for r in picked]
 
     def ack(self, job: ReservedJob) -> None:
         """Delete the job's row, unless another worker has reserved it since."""
+        if job.extra["token"] is None:
+            return self.ack_many([job])
         params = {"b_id": int(job.id), "b_token": job.extra["token"]}
         self._run(
             f"acknowledge job {job.id} on queue {job.queue!r}",
@@ -311,7 +325,7 @@ class DatabaseQueue(Queue):
 
     def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
         """Delete many rows: one DELETE per distinct attempts count, in one transaction."""
-        groups: dict[int, list[int]] = {}
+        groups: dict[int | None, list[int]] = {}
         for job in jobs:
             groups.setdefault(job.extra["token"], []).append(int(job.id))
         if not groups:
@@ -319,7 +333,10 @@ class DatabaseQueue(Queue):
 
         def delete(conn: Connection) -> None:
             for token, ids in groups.items():
-                conn.execute(self._ack_many, {"b_ids": ids, "b_token": token})
+                if token is None:
+                    conn.execute(self._ack_ids, {"b_ids": ids})
+                else:
+                    conn.execute(self._ack_many, {"b_ids": ids, "b_token": token})
 
         self._run(f"acknowledge {len(jobs)} jobs", delete, self._settler if len(groups) == 1 else None)
 
@@ -385,6 +402,39 @@ class DatabaseQueue(Queue):
         if block > 0:
             sleep(block)
 
+    # -- workflows ----------------------------------------------------------------------
+    def cancel_raw(self, job_id: str) -> str | None:
+        """Delete the waiting row whose payload starts with ``job_id``'s uuid (a LIKE scan of
+        the table: an admin operation); its payload, or None."""
+        import sqlalchemy as sa
+
+        t = self.table
+        plain = f'{{"uuid":"{job_id}"%'
+        signed = "sig:" + "_" * 64 + f':{{"uuid":"{job_id}"%'
+        match = sa.or_(t.c.payload.like(plain), t.c.payload.like(signed))
+        waiting = sa.and_(t.c.reserved_at.is_(None), match)
+
+        def take(conn: Connection) -> str | None:
+            row = conn.execute(sa.select(t.c.id, t.c.payload).where(waiting).limit(1)).first()
+            if row is None:
+                return None
+            gone = conn.execute(sa.delete(t).where(t.c.id == row[0], t.c.reserved_at.is_(None)))
+            return str(row[1]) if gone.rowcount == 1 else None
+
+        return self._run(f"cancel job {job_id!r}", take)
+
+    def batches(self) -> BatchRepository:
+        """Batches in the ``batch_table`` (default ``job_batches``) of this database."""
+        if self._batch_repo is None:
+            self._batch_repo = DatabaseBatches(self.engine, self.batch_table)
+        return self._batch_repo
+
+    def cache_config(self) -> dict[str, Any]:
+        """A database cache store in this database (tables ``<jobs table>_cache``/``_locks``)."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        name = self.table.name
+        return {"driver": "database", "url": url, "table": f"{name}_cache", "lock_table": f"{name}_locks"}
+
 
 def create(config: dict[str, Any], manager: Any = None) -> DatabaseQueue:
     """The factory registered as the ``database`` queue driver."""
@@ -398,4 +448,5 @@ def create(config: dict[str, Any], manager: Any = None) -> DatabaseQueue:
         retry_after=float(config.get("retry_after", 90)),
         key=config.get("key"),
         clock=config.get("clock") or time.time,
+        batch_table=str(config.get("batch_table") or "job_batches"),
     )

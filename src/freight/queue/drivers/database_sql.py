@@ -4,22 +4,63 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from freight.queue.drivers.base import ReservedJob
+
 if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
 
 __all__ = [
     "AUTOCOMMIT",
+    "MAX_ATTEMPTS",
     "begin_immediate",
     "is_deadlock",
     "jobs_table",
     "relaxed_commits",
+    "reserved_job",
     "row_locks",
     "sqlite_file",
 ]
 
 #: engine options of the PostgreSQL pools that run single statements
 AUTOCOMMIT: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
+#: a reservation stops counting here, so a row at the column's limit (attempts =
+#: 2147483647) cannot make the reserving UPDATE overflow and fail the whole batch
+MAX_ATTEMPTS = 2**31 - 1
+
+
+def reserved_job(
+    row_id: Any, queue: str, payload: Any, attempts: Any, connection: str, *, counted: bool
+) -> ReservedJob:
+    """The reserved job of one picked row (``attempts`` as read, already incremented when
+    ``counted``). A row whose cells have the wrong type (SQLite keeps any type in any
+    column) becomes a job marked ``malformed`` with the reason, acked by id alone."""
+    problem = ""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        try:
+            payload = bytes(payload).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            payload, problem = (
+                bytes(payload).decode("utf-8", "backslashreplace"),
+                f"its payload is not UTF-8: {exc}",
+            )
+    elif not isinstance(payload, str):
+        payload, problem = repr(payload), f"its payload is a {type(payload).__name__}, not text"
+    if type(attempts) is not int:
+        problem = problem or f"its attempts cell holds {attempts!r}, not an integer"
+        return ReservedJob(
+            str(row_id), queue, payload, 1, connection, {"token": None, "malformed": _why(row_id, problem)}
+        )
+    if not counted and attempts < MAX_ATTEMPTS:  # the same CASE the reserving UPDATE ran
+        attempts += 1
+    extra: dict[str, Any] = {"token": attempts}
+    if problem:
+        extra = {"token": None, "malformed": _why(row_id, problem)}
+    return ReservedJob(str(row_id), queue, payload, attempts, connection, extra)
+
+
+def _why(row_id: Any, problem: str) -> str:
+    return f"malformed job row {row_id}: {problem}"
 
 
 def jobs_table(name: str = "jobs", metadata: Any = None) -> Table:

@@ -28,7 +28,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from freight.connections import redis_address, redis_client
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.queue import payload as payloads
+from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
+from freight.queue.drivers.redis_batches import RedisBatches
 
 if TYPE_CHECKING:
     import redis
@@ -39,6 +42,8 @@ __all__ = ["RedisQueue", "create"]
 MAX_BATCH = 1000
 #: envelopes per RPUSH/ZADD command in ``push_raw_many``
 PUSH_CHUNK = 2000
+#: list entries read per round trip while looking for a job to cancel
+CANCEL_CHUNK = 1000
 #: with several queues, ``wait()`` blocks on each in turn for at most this many seconds
 WAIT_SLICE = 0.5
 
@@ -67,8 +72,29 @@ class _Script:
             return self.client.evalsha(self.sha, len(keys), *keys, *args)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
+def _reserved(member: bytes | str, queue: str, connection: str) -> ReservedJob:
+    """The reserved job of one envelope ``<attempts>|<id>|<payload>`` as reserve.lua returned it.
+
+    An entry that is not one (written into the list or a sorted set by something else:
+    invalid UTF-8, a non-integer count) becomes a job marked ``malformed`` with the
+    reason, which the worker records in the failed store; ``member`` is kept as stored,
+    so the ack removes exactly it."""
+    raw_member = member if isinstance(member, bytes) else member.encode("utf-8", "surrogateescape")
+    head, bar, rest = raw_member.partition(b"|")
+    job_id, bar2, body = rest.partition(b"|")
+    problem = ""
+    if not (bar and bar2 and head.isdigit() and len(head) <= 9):
+        problem = "the entry is not a freight envelope '<attempts>|<id>|<payload>'"
+    try:
+        raw = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raw, problem = body.decode("utf-8", "backslashreplace"), f"the payload is not UTF-8: {exc}"
+    attempts = int(head) if not problem else 1
+    extra: dict[str, Any] = {"member": member}
+    if problem:
+        extra["malformed"] = f"malformed entry on redis queue {queue!r}: {problem}"
+        raw = raw_member.decode("utf-8", "backslashreplace")
+    return ReservedJob(job_id.decode("ascii", "replace"), queue, raw, attempts, connection, extra)
 
 
 def _float(value: float) -> str:
@@ -188,8 +214,7 @@ class RedisQueue(Queue):
         jobs: list[ReservedJob] = []
         connection = self.name
         for member in envelopes:
-            attempts, job_id, raw = _text(member).split("|", 2)
-            jobs.append(ReservedJob(job_id, name, raw, int(attempts), connection, {"member": member}))
+            jobs.append(_reserved(member, name, connection))
         return jobs
 
     def ack(self, job: ReservedJob) -> None:
@@ -316,10 +341,64 @@ class RedisQueue(Queue):
                 time.sleep(min(left, 0.05))
         return False
 
+    # -- workflows ----------------------------------------------------------------------
+    def cancel_raw(self, job_id: str) -> str | None:
+        """Find the waiting envelope of ``job_id`` (delayed set first, then the ready list, read
+        in chunks on the client) and remove exactly that member; its payload, or None."""
+        try:
+            for name in {self.default_queue, *self._queue_names()}:
+                ready, delayed, _ = self.keys(name)
+                for member, _score in self.client.zscan_iter(delayed, match=f"*{job_id}*", count=500):
+                    raw = _payload_of(_text(member), job_id)
+                    if raw is not None and self.client.zrem(delayed, member):
+                        return raw
+                start = 0
+                while True:
+                    chunk = self.client.lrange(ready, start, start + CANCEL_CHUNK - 1)
+                    for member in chunk:
+                        raw = _payload_of(_text(member), job_id)
+                        if raw is not None and self.client.lrem(ready, 1, member):  # type: ignore[arg-type]
+                            return raw
+                    if len(chunk) < CANCEL_CHUNK:
+                        break
+                    start += CANCEL_CHUNK
+        except Exception as exc:
+            self._fail(exc, f"cancel job {job_id!r}")
+        return None
+
+    def _queue_names(self) -> set[str]:
+        """The queues of this prefix that hold waiting jobs (a SCAN of the server's keys)."""
+        found: set[str] = set()
+        start = len(self.prefix) + 2
+        for suffix in ("}:ready", "}:delayed"):
+            for key in self.client.scan_iter(match=f"{self.prefix}:{{*{suffix}", count=1000):
+                found.add(_text(key)[start : -len(suffix)])
+        return found
+
+    def batches(self) -> BatchRepository:
+        """Batches in redis hashes beside the queues (lua/batch_record.lua)."""
+        if self._batch_repo is None:
+            self._batch_repo = RedisBatches(self.client, self.prefix)
+        return self._batch_repo
+
+    def cache_config(self) -> dict[str, Any]:
+        """A redis cache store on this connection's client, under ``<prefix>:cache``."""
+        return {"driver": "redis", "client": self.client, "prefix": f"{self.prefix}:cache"}
+
     def close(self) -> None:
         """Close the client if this driver created it."""
         if self._owns_client:
             self.client.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
+def _payload_of(envelope: str, job_id: str) -> str | None:
+    """The payload of ``envelope`` when it is the job ``job_id`` itself, else None."""
+    raw = envelope.split("|", 2)[-1]
+    return raw if payloads.is_job(raw, job_id) else None
 
 
 def _is_cluster(client: Any) -> bool:

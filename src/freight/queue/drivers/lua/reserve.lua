@@ -53,13 +53,14 @@ local deadline = ARGV[2]
 local reserved = {}
 local scored = {}
 for i, envelope in ipairs(popped) do
-  local bar = string.find(envelope, '|', 1, true)
-  local attempts = bar and tonumber(string.sub(envelope, 1, bar - 1))
+  -- an envelope starts with 1 to 9 digits and has two bars; anything else ("1.5|...",
+  -- "1e300|...", "5|x", invalid UTF-8) was written by something else: it is wrapped
+  -- whole as a payload, counted as reserved once, and the worker records why it fails
+  local attempts, rest = string.match(envelope, '^(%d%d?%d?%d?%d?%d?%d?%d?%d?)(|[^|]*|.*)$')
   local member
   if attempts then
-    member = (attempts + 1) .. string.sub(envelope, bar)
+    member = (tonumber(attempts) + 1) .. rest
   else
-    -- not an envelope (pushed by something else): count it as never reserved
     member = '1|-|' .. envelope
   end
   reserved[i] = member
