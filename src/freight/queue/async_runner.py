@@ -20,11 +20,13 @@ sync job. Only ``handle()`` itself runs on the loop, in a thread of its own:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import queue
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from freight.errors import JobTimeoutError
@@ -55,6 +57,7 @@ class AsyncRunner:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
     def _start(self) -> asyncio.AbstractEventLoop:
@@ -95,7 +98,9 @@ class AsyncRunner:
         loop = self._start()
         with self._lock:
             self._running[id(running)] = running
-        asyncio.run_coroutine_threadsafe(self._run(running), loop)
+        # the job sees the worker thread's context variables (a framework's app context, say)
+        context = contextvars.copy_context()
+        loop.call_soon_threadsafe(partial(self._spawn, loop, running, context))
 
     def settle(self, *, block: bool = False, timeout: float | None = None) -> int:
         """Settle the jobs that finished (waiting up to ``timeout`` for one when ``block``)."""
@@ -132,6 +137,11 @@ class AsyncRunner:
         return min(pending, key=lambda r: r.hard_deadline, default=None)
 
     # -- the loop's side ------------------------------------------------------------------
+    def _spawn(self, loop: asyncio.AbstractEventLoop, running: Running, context: contextvars.Context) -> None:
+        task = loop.create_task(self._run(running), context=context)
+        self._tasks.add(task)  # the loop keeps only weak references to its tasks
+        task.add_done_callback(self._tasks.discard)
+
     async def _run(self, running: Running) -> None:
         error: BaseException | None = None
         try:
