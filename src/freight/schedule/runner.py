@@ -179,17 +179,19 @@ class Scheduler:
             self._refresh_locks(self.clock())
 
     def shutdown(self, grace_seconds: float = 30.0) -> bool:
-        """Stop, wait up to ``grace_seconds`` for running runs, then terminate running commands;
-        True when nothing was left running."""
+        """Stop, wait up to ``grace_seconds`` for running runs, then terminate running commands
+        (waiting 5 s more for them); True when nothing was left running at the deadline."""
         self.stop()
         if self.wait_idle(grace_seconds):
             return True
         left = self.running()
         log.warning("schedule: %d run(s) still going after %.0f s: %s", len(left), grace_seconds,
                     ", ".join(run.event.label for run in left))  # fmt: skip
-        for event in {run.event for run in left}:
-            event.stop()
-        return self.wait_idle(5.0)
+        terminated = {run.event for run in left if run.event.stop()}
+        deadline = time.monotonic() + 5.0
+        while terminated & {run.event for run in self.running()} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return False
 
     def run_now(self, event: Event) -> Run | None:
         """Start ``event`` now, ignoring its frequency, filters and claims (not its overlap lock)."""
