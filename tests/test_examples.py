@@ -366,3 +366,65 @@ def test_the_documented_memory_queue_redelivers_and_guards_reservations(extendin
     clock.now += 10
     assert queue.pop() is not None
     assert queue.clear() == 2 and queue.size() == 0
+
+
+# -- examples/scheduled.py ---------------------------------------------------------------------------
+def test_scheduled_example_fires_each_due_time_once_across_two_schedulers(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "scheduled.py")], tmp_path, SCHEDULE_DEMO_SECONDS="4").stdout
+    assert "$ python -m freight schedule:work --app scheduled:app   (twice, for 4 s)" in out
+    assert "schedulers exited with [0, 0]" in out
+    found = re.search(r"heartbeat: (\d+) run\(s\) for (\d+) due time\(s\), 0 fired twice", out)
+    assert found and found.group(1) == found.group(2) and int(found.group(1)) >= 2, out
+    lines = (tmp_path / "storage" / "heartbeat.log").read_text().split("\n")[:-1]
+    assert len({line.split()[0] for line in lines}) == len(lines)
+    listing = out.split("schedule:list --app scheduled:app\n", 1)[1]
+    assert re.search(r"heartbeat \[on_one_server\] +\* \* \* \* \* \* +UTC .* ok", listing)
+    assert re.search(r"nightly report +0 3 \* \* \* +Europe/Berlin +\S+ 03:00:00 CES?T +- +-", listing)
+
+
+# -- docs/testing.md: its application and its pytest file, run as printed ---------------------------------
+TESTING = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+
+
+def test_the_testing_guide_example_passes_under_pytest(tmp_path: Path) -> None:
+    """docs/testing.md's shop.py and test_shop.py, run by pytest in a subprocess: all pass, no server."""
+    files = {}
+    for block in re.findall(r"^```python\n(.*?)^```", TESTING, re.S | re.M):
+        first, _, rest = block.partition("\n")
+        if first.startswith("# file: "):
+            files[first[len("# file: ") :].strip()] = rest
+    assert set(files) == {"shop.py", "test_shop.py"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "test_shop.py",
+    ]
+    result = run(argv, tmp_path, FREIGHT_REDIS_URL="redis://127.0.0.1:1/0", PYTHONPATH=str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+
+
+# -- examples/workflows ----------------------------------------------------------------------
+def test_workflows_example_runs_a_chain_and_a_batch(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "workflows" / "run.py")], tmp_path).stdout
+    chain = [line.strip() for line in out.splitlines() if line.strip().startswith("chain:")]
+    first = [line for line in chain if "image 1" in line]
+    assert first == ["chain: fetched image 1", "chain: resized image 1", "chain: published image 1"]
+    second = [line for line in chain if "image 2" in line]
+    assert second == ["chain: fetched image 2", "chain: ALERT, the pipeline of image 2 stopped"]
+    progress = re.findall(r"batch: (\d+)/20 processed, progress (\d+)%", out)
+    assert progress and progress[-1] == ("20", "100")
+    assert [int(p) for _, p in progress] == sorted(int(p) for _, p in progress), "progress only grows"
+    assert out.count("batch: then -> import 'customers' complete") == 1
+    assert out.count("batch: finally -> cleaned up after 'customers'") == 1
+    assert "find_batch: processed=20 failed=0 pending=0 progress=100% finished=True cancelled=False" in out
+    assert "failed jobs: 1 (the broken Resize)" in out
+    assert re.search(r"[0-9a-f]{32}\s+customers\s+100%\s+20\s+0\s+0\s+finished", out), out

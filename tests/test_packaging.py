@@ -12,7 +12,7 @@ import pytest
 BLOCKER = textwrap.dedent(
     """
     import sys
-    BLOCKED = {"redis", "hiredis", "pymemcache", "sqlalchemy", "psycopg", "pymysql", "fakeredis"}
+    BLOCKED = {"redis", "hiredis", "pymemcache", "sqlalchemy", "psycopg", "pymysql", "fakeredis", "cronsim"}
 
     class Block:
         def find_spec(self, name, path=None, target=None):
@@ -39,7 +39,7 @@ def test_import_freight_needs_no_extra() -> None:
         """
         import freight
         from freight import Application, CacheManager, QueueManager, Job, Worker, FreightError
-        import freight.cli, freight.config, freight.serialization
+        import freight.cli, freight.config, freight.serialization, freight.schedule
         print("ok", freight.__version__)
         """
     )
@@ -68,6 +68,10 @@ def test_import_freight_needs_no_extra() -> None:
             "QueueManager({'default': 'd', 'connections': {'d': {'driver': 'database',"
             " 'url': 'sqlite://'}}}).connection().size()",
             "database",
+        ),
+        (
+            "from freight import Application\nApplication({}).schedule().call(print).daily().parsed",
+            "schedule",
         ),
     ],
 )

@@ -28,6 +28,8 @@ from freight.errors import (
 if TYPE_CHECKING:
     from freight.app import Application
     from freight.cache.manager import CacheManager
+    from freight.queue.batch import Batch
+    from freight.queue.chain import Chain
     from freight.queue.job import Job
     from freight.queue.manager import QueueManager
     from freight.queue.worker import Worker
@@ -36,9 +38,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Application",
+    "Batch",
     "CacheConnectionError",
     "CacheError",
     "CacheManager",
+    "Chain",
     "ConfigurationError",
     "FreightError",
     "InvalidKeyError",
@@ -59,6 +63,8 @@ __all__ = [
 
 _LAZY = {
     "Application": "freight.app",
+    "Batch": "freight.queue.batch",
+    "Chain": "freight.queue.chain",
     "CacheManager": "freight.cache.manager",
     "Job": "freight.queue.job",
     "QueueManager": "freight.queue.manager",

@@ -80,6 +80,20 @@ class Application:
                     self._queue = QueueManager(self.config["queue"])
         return self._queue
 
+    def swap_cache(self, manager: CacheManager | None) -> CacheManager | None:
+        """Use ``manager`` as the cache manager (None: build it from the config on next use);
+        returns the one used until now (``freight.testing.fake_cache`` swaps it back)."""
+        with self._guard:
+            previous, self._cache = self._cache, manager
+        return previous
+
+    def swap_queue(self, manager: QueueManager | None) -> QueueManager | None:
+        """Use ``manager`` as the queue manager (None: build it from the config on next use);
+        returns the one used until now (``freight.testing.fake_queue`` swaps it back)."""
+        with self._guard:
+            previous, self._queue = self._queue, manager
+        return previous
+
     def schedule(self) -> Schedule:
         """The application's schedule of jobs, callables and commands (created on first use)."""
         if self._schedule is None:

@@ -32,9 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from freight.cache import commands as cache_commands
     from freight.queue import commands as queue_commands
+    from freight.queue import workflow_commands
     from freight.schedule import commands as schedule_commands
 
     queue_commands.register(sub)
+    workflow_commands.register(sub)
     cache_commands.register(sub)
     schedule_commands.register(sub)
     for command in sub.choices.values():  # the same options after the sub-command

@@ -216,6 +216,7 @@ def validate(config: Mapping[str, Any]) -> None:
     _validate_section(as_dict, "queue", "connections", "connection")
     prefix = as_dict["cache"].get("prefix", "")
     _require(isinstance(prefix, str), "cache.prefix", "must be a string")
+    _validate_schedule(as_dict)
     failed = as_dict["queue"].get("failed")
     if failed is not None:
         _require(
@@ -225,3 +226,23 @@ def validate(config: Mapping[str, Any]) -> None:
         )
         if "key" in failed:
             signing_key(failed["key"], "invalid configuration at 'queue.failed.key':")
+
+
+def _validate_schedule(config: dict[str, Any]) -> None:
+    """``[schedule]``: ``store`` names a configured cache store, ``timezone`` is a string."""
+    schedule = config.get("schedule")
+    if schedule is None:
+        return
+    _require(isinstance(schedule, dict), "schedule", "must be a table (store, timezone)")
+    for text in ("store", "timezone"):
+        if text in schedule:
+            ok = isinstance(schedule[text], str) and bool(schedule[text])
+            _require(ok, f"schedule.{text}", "must be a non-empty string")
+    if "store" in schedule:
+        stores = config["cache"]["stores"]
+        _require(
+            schedule["store"] in stores,
+            "schedule.store",
+            f"names cache store {schedule['store']!r}, which is not configured "
+            f"(configured: {', '.join(sorted(stores))})",
+        )

@@ -29,6 +29,7 @@ class TableStore(ArrayStore):
     """An array store that pretends to own database tables."""
 
     driver = "database"
+    has_tables = True
     created = 0
 
     def create_tables(self) -> None:

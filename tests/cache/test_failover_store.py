@@ -33,9 +33,9 @@ class Flaky(ArrayStore):
         return super().put(key, value, seconds)
 
 
-def manager(stores: dict[str, Any], failover: list[str]) -> CacheManager:
+def manager(stores: dict[str, Any], failover: Any, clock: FakeClock | None = None) -> CacheManager:
     config = {"default": "main", "stores": {**stores, "main": {"driver": "failover", "stores": failover}}}
-    m = CacheManager(config, clock=FakeClock())
+    m = CacheManager(config, clock=clock or FakeClock())
     m.extend("down", down_store)
     m.extend("flaky", lambda config, mgr: Flaky(name=config["name"], clock=mgr.clock))
     return m
@@ -49,7 +49,8 @@ def test_uses_the_first_store_while_it_answers() -> None:
 
 
 def test_a_connection_error_moves_on_and_is_logged_once_per_streak(caplog: pytest.LogCaptureFixture) -> None:
-    m = manager({"flaky": {"driver": "flaky"}, "backup": {"driver": "array"}}, ["flaky", "backup"])
+    clock = FakeClock()
+    m = manager({"flaky": {"driver": "flaky"}, "backup": {"driver": "array"}}, ["flaky", "backup"], clock)
     events: list[CacheEvent] = []
     m.listen(events.append)
     flaky = m.store("flaky").store
@@ -64,6 +65,12 @@ def test_a_connection_error_moves_on_and_is_logged_once_per_streak(caplog: pytes
         assert "'flaky'" in warnings[0].getMessage() and "connection refused" in warnings[0].getMessage()
         assert m.store("backup").get("k4") == 4
         flaky.down = False
+        failover = m.store().store
+        assert isinstance(failover, FailoverStore)
+        failover.probe_runner = lambda probe: probe()
+        m.put("skipped", 1)
+        assert m.store("flaky").missing("skipped"), "the circuit stays open for the cool-down"
+        clock.advance(5)
         m.put("back", 1)
         assert m.store("flaky").get("back") == 1
         recovered = [r for r in caplog.records if "reachable again" in r.getMessage()]
@@ -123,3 +130,54 @@ def test_describe_names_the_stores() -> None:
     assert isinstance(store, FailoverStore)
     assert store.describe() == "failover [a, b]"
     assert m.prune() == 0
+
+
+def test_a_dead_store_is_skipped_during_its_cool_down_then_probed_once() -> None:
+    clock = FakeClock()
+    m = manager({"d": {"driver": "down"}, "a": {"driver": "array"}}, ["d", "a"], clock)
+    failover = m.store().store
+    assert isinstance(failover, FailoverStore)
+    down = failover.stores[0]
+    probes: list[Any] = []
+    failover.probe_runner = probes.append  # held, so the test runs them when it wants
+    m.put("k", 1)
+    assert down.calls == 1  # type: ignore[attr-defined]
+    for _ in range(50):
+        assert m.get("k") == 1
+    assert down.calls == 1, "no call reaches a store whose circuit is open"  # type: ignore[attr-defined]
+    clock.advance(5)
+    for _ in range(10):
+        assert m.get("k") == 1
+    assert len(probes) == 1, "one probe at a time"
+    probes.pop()()
+    assert down.calls == 2  # type: ignore[attr-defined]
+    clock.advance(4.9)
+    m.get("k")
+    assert not probes, "a failed probe starts another cool-down"
+    clock.advance(0.1)
+    m.get("k")
+    assert len(probes) == 1
+
+
+def test_when_every_circuit_is_open_each_store_is_still_tried() -> None:
+    m = manager({"d1": {"driver": "down"}, "d2": {"driver": "down"}}, ["d1", "d2"])
+    for _ in range(3):
+        with pytest.raises(CacheConnectionError, match="'d2'"):
+            m.get("k")
+    failover = m.store().store
+    assert isinstance(failover, FailoverStore)
+    assert [s.calls for s in failover.stores] == [3, 3]  # type: ignore[attr-defined]
+
+
+def test_a_cooldown_of_zero_tries_the_first_store_every_time() -> None:
+    config = {"d": {"driver": "down"}, "a": {"driver": "array"}}
+    m = manager(config, ["d", "a"])
+    m.config["stores"]["main"]["cooldown"] = 0
+    for _ in range(3):
+        m.put("k", 1)
+    failover = m.store().store
+    assert isinstance(failover, FailoverStore) and failover.stores[0].calls == 3  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match="cooldown"):
+        bad = manager(config, ["d", "a"])
+        bad.config["stores"]["main"]["cooldown"] = -1
+        bad.store()

@@ -170,8 +170,10 @@ def test_a_read_error_names_the_store_and_directory(tmp_path: Path) -> None:
     cache = file_cache(tmp_path)
     cache.put("k", "v")
     path = entry_path(cache, "k")
-    path.unlink()
-    path.mkdir()  # reading a directory fails with an OSError other than "not found"
+    for item in path.parent.iterdir():
+        item.unlink()
+    path.parent.rmdir()
+    path.parent.write_bytes(b"")  # a file where the shard directory belongs: ENOTDIR, not "not found"
     with pytest.raises(CacheError, match="file store 'f'.*" + str(tmp_path)):
         cache.get("k")
 
@@ -201,3 +203,41 @@ def test_increment_add_and_locks_are_atomic_between_processes(tmp_path: Path) ->
     assert cache.get("counter") == 600
     assert cache.get("shared") == 4
     assert cache.get("once") in {p.pid for p in procs}
+
+
+def test_an_entry_symlinked_to_a_device_is_a_miss_and_is_removed(tmp_path: Path) -> None:
+    cache = file_cache(tmp_path)
+    cache.put("k", "v")
+    path = entry_path(cache, "k")
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    assert cache.get("k") is None, "never read the symlink's target"
+    assert not path.is_symlink(), "the planted symlink is removed"
+    assert cache.put("k", "again") and cache.get("k") == "again"
+
+
+def test_an_entry_that_is_a_fifo_or_a_directory_is_a_miss(tmp_path: Path) -> None:
+    cache = file_cache(tmp_path)
+    cache.put("fifo", "v")
+    cache.put("dir", "v")
+    fifo, directory = entry_path(cache, "fifo"), entry_path(cache, "dir")
+    fifo.unlink()
+    os.mkfifo(fifo)
+    directory.unlink()
+    directory.mkdir()
+    assert cache.get("fifo") is None, "a FIFO never blocks a read"
+    assert cache.get("dir") is None and cache.many(["fifo", "dir"]) == {"fifo": None, "dir": None}
+    assert cache.put("fifo", "new") and cache.get("fifo") == "new"
+    cache.prune()
+
+
+def test_a_lock_file_symlink_is_never_followed(tmp_path: Path) -> None:
+    cache = file_cache(tmp_path)
+    cache.put("k", "v")
+    lockpath = entry_path(cache, "k").parent / ".lock"
+    target = tmp_path / "planted"
+    lockpath.unlink()
+    lockpath.symlink_to(target)
+    assert cache.put("k", "w") and cache.increment("n") == 1 and cache.get("k") == "w"
+    assert not target.exists(), "nothing is created at the symlink's target"
+    assert lockpath.is_file() and not lockpath.is_symlink()

@@ -1,7 +1,9 @@
 """The queue contract's backends: one parametrised ``queue`` fixture over every driver.
 
-``queue_kind`` runs a test once per backend: real Redis, fakeredis, SQLite, PostgreSQL
-and MariaDB/MySQL. Each backend asks for its server fixture through
+``queue_kind`` runs a test once per backend: in memory, real Redis, fakeredis, SQLite,
+PostgreSQL and MariaDB/MySQL. A case that only applies to some drivers is marked with a
+capability of the driver class (``capable("wakes_on_push")``), never with kind names.
+Each backend asks for its server fixture through
 ``request.getfixturevalue``, so an unreachable server skips (locally) or fails (in CI)
 only its own parameter. Isolation on the shared servers comes from ``unique``: a
 redis key prefix and a SQL table per test, removed afterwards (prefix-scoped SCAN +
@@ -25,12 +27,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from queuekit import SQL_KINDS
 
 from freight.queue.drivers.base import Queue
 
-QUEUE_KINDS = ("redis", "cluster", "sentinel", "fakeredis", "sqlite", "postgres", "mysql")
+QUEUE_KINDS = ("memory", "redis", "cluster", "sentinel", "fakeredis", "sqlite", "postgres", "mysql")
 REDIS_KINDS = frozenset({"redis", "cluster", "sentinel", "fakeredis"})
-SQL_KINDS = frozenset({"sqlite", "postgres", "mysql"})
 
 
 class FakeClock:
@@ -84,7 +86,9 @@ def queue_config(request: pytest.FixtureRequest, unique: str) -> Iterator[Callab
         count += 1
         tag = f"{unique}x{count}"
         config: dict[str, Any]
-        if kind == "redis":
+        if kind == "memory":
+            config = {"driver": "memory"}
+        elif kind == "redis":
             import redis
 
             url = request.getfixturevalue("redis_url")

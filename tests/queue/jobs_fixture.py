@@ -277,7 +277,8 @@ class _Row:
 
 
 class MemoryQueue(Queue):
-    """A Queue double: reservations with deadlines, an operation log, optional outages."""
+    """A Queue double: reservations with deadlines, an operation log, optional outages
+    (the shipped ``memory`` driver is ``freight.queue.drivers.memory``)."""
 
     driver = "memory"
 
@@ -293,7 +294,14 @@ class MemoryQueue(Queue):
         with self._lock:
             self.rows[str(next(self._ids))] = _Row(queue, raw, 0, self.clock() + delay)
 
-    def pop(self, queue: str | None = None) -> ReservedJob | None:
+    def pop_many(self, queue: str | None = None, limit: int = 1) -> list[ReservedJob]:
+        jobs: list[ReservedJob] = []
+        while len(jobs) < limit and (job := self.pop_one(queue)) is not None:
+            jobs.append(job)
+        return jobs
+
+    def pop_one(self, queue: str | None = None) -> ReservedJob | None:
+        """Reserve the first available job (raising while ``down``)."""
         name = self.queue_name(queue)
         with self._lock:
             if self.down:

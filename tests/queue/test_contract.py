@@ -1,4 +1,4 @@
-"""The queue contract every persistent driver honours, run against each backend in turn.
+"""The queue contract every driver that keeps jobs honours, run against each backend in turn.
 
 Time travels on the fake clock (``clock.advance``); only the ``wait()`` tests spend a
 fraction of a real second. Backend differences are capability flags on the driver
@@ -276,8 +276,8 @@ def test_ack_many_deletes_a_batch(queue: Queue, clock: FakeClock) -> None:
     queue.release(retried, 0)
     batch = queue.pop_many(limit=6)
     assert sorted(j.attempts for j in batch) == [1, 1, 1, 1, 1, 2]
-    queue.ack_many(batch)  # type: ignore[attr-defined]
-    queue.ack_many([])  # type: ignore[attr-defined]
+    queue.ack_many(batch)
+    queue.ack_many([])
     assert queue.size() == 0
 
 
@@ -300,7 +300,7 @@ def test_large_bulk(queue: Queue) -> None:
     seen: list[int] = []
     while batch := queue.pop_many(limit=1000):
         seen += [number(j) for j in batch]
-        queue.ack_many(batch)  # type: ignore[attr-defined]
+        queue.ack_many(batch)
     assert seen == list(range(2500))
 
 

@@ -14,14 +14,12 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-import pytest
+from queuekit import capable
 
 from freight.queue.drivers.base import Queue
 
-#: only drivers that block on the server (redis) wake a waiting worker on a push
-blocking = pytest.mark.applies(
-    "queue_kind", lambda kind: kind in {"redis", "cluster", "sentinel", "fakeredis"}
-)
+#: only drivers whose wait() returns on a push (``wakes_on_push``) wake a waiting worker at once
+blocking = capable("wakes_on_push")
 
 if TYPE_CHECKING:
     from conftest import FakeClock

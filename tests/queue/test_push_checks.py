@@ -18,12 +18,10 @@ def test_a_job_class_from_the_running_script_is_refused_at_push() -> None:
     assert queue.size() == 0
 
 
-def test_a_driver_must_implement_pop_or_pop_many() -> None:
-    class Neither(MemoryQueue):
-        pop = Queue.pop  # type: ignore[assignment]
-        pop_many = Queue.pop_many  # type: ignore[assignment]
-
-    with pytest.raises(NotImplementedError, match="must implement pop\\(\\) or pop_many\\(\\)"):
-        Neither().pop()
-    with pytest.raises(NotImplementedError):
-        Neither().pop_many(limit=2)
+def test_a_driver_must_implement_pop_many_and_gets_pop_from_it() -> None:
+    """pop_many is the reservation primitive (a driver without it cannot be built); pop derives."""
+    assert "pop_many" in Queue.__abstractmethods__ and "pop" not in Queue.__abstractmethods__
+    queue = MemoryQueue()
+    queue.push_raw("x", "default")
+    job = queue.pop()
+    assert job is not None and job.raw == "x" and queue.pop() is None

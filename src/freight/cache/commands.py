@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from freight.errors import ConfigurationError
 
@@ -18,11 +18,6 @@ if TYPE_CHECKING:
     from freight.cache.manager import CacheManager
 
 __all__ = ["clear", "forget", "prune", "register", "table"]
-
-
-@runtime_checkable
-class _HasTables(Protocol):
-    def create_tables(self) -> Any: ...
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -86,7 +81,7 @@ def table(args: argparse.Namespace, app: Application) -> int:
     cache = app.cache()
     name = args.store or _database_store(cache)
     store = cache.store(name).store
-    if not isinstance(store, _HasTables):
+    if not store.has_tables:
         raise ConfigurationError(
             f"cache store {name!r} uses the {store.driver!r} driver, which has no tables; "
             "cache:table only applies to stores with driver 'database'"

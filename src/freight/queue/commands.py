@@ -73,6 +73,12 @@ def register(sub: Any) -> None:
     )
     work.add_argument("--memory", type=seconds, default=128, help="stop with exit code 4 above this many MiB")
     work.add_argument("--prefetch", type=count, default=100, help="most jobs reserved per round trip")
+    work.add_argument(
+        "--concurrency",
+        type=count,
+        default=1,
+        help="async jobs (async def handle) run at once on the worker's event loop (default 1)",
+    )
     work.add_argument("--stop-when-empty", action="store_true", help="stop once every queue is empty")
     work.add_argument("--once", action="store_true", help="run a single job, then stop")
     work.add_argument("-q", "--quiet", action="store_true", help="log only retries, failures and errors")
@@ -134,6 +140,7 @@ def cmd_work(args: argparse.Namespace, app: Application) -> int:
         once=args.once,
         grace=args.grace,
         prefetch=args.prefetch,
+        concurrency=args.concurrency,
     )
     return worker.run()
 
@@ -226,13 +233,12 @@ def cmd_table(args: argparse.Namespace, app: Application) -> int:
     """``queue:table [connection]``: create the connection's jobs table and the failed-jobs table."""
     manager = app.queue()
     queue = manager.connection(args.connection)
-    create = getattr(queue, "create_tables", None)
-    if not callable(create):
+    if not queue.has_tables:
         raise ConfigurationError(
             f"connection {queue.name!r} uses the {queue.driver!r} driver, which has no tables; "
             "queue:table is for database connections"
         )
-    create()
+    queue.create_tables()
     print(f"Created the jobs table of connection {queue.name!r} (if missing).")
     store = manager.failed()
     store.create_tables()

@@ -17,20 +17,31 @@ Class-level options (each may also be set on one instance before it is pushed):
 ``retry_until`` stop retrying after this: seconds after dispatch, a ``timedelta`` or
                an absolute ``datetime``
 ``delay``      push the job to run this much later (seconds, timedelta or datetime)
+``unique``     a second push while one is queued (or running) is dropped: ``push``
+               returns None (docs/workflows.md); with ``unique_for`` (seconds the lock
+               may live, default 3600), ``unique_until`` ("done" or "processing"),
+               ``unique_via`` (a cache store name) and ``unique_id()``
 ============== =====================================================================
+
+``middleware()`` returns the policies ``handle()`` runs through
+(:mod:`freight.queue.middleware`); ``batch()`` is the batch a job belongs to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import FunctionType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freight.errors import ConfigurationError, QueueError
 from freight.queue.backoff import BackoffPolicy
 from freight.queue.backoff import validate as validate_backoff
 from freight.timeutil import Duration, seconds_from
+
+if TYPE_CHECKING:
+    from freight.queue.batch import Batch
 
 __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_TRIES", "Job"]
 
@@ -50,7 +61,15 @@ class Job:
     timeout: float | None = None
     retry_until: Duration | None = None
     delay: Duration | None = None
+    unique: bool = False
+    unique_for: float = 3600
+    unique_until: str = "done"
+    unique_via: str | None = None
 
+    #: extra payload fields (set by chains, batches and unique pushes; not for applications)
+    extra_payload: dict[str, Any] | None = None
+    #: set by the worker before ``handle()``: the batch this job belongs to, if any
+    current_batch: Batch | None = None
     #: set by the worker before ``handle()``: how many times this job has been reserved, this time included
     attempts: int = 0
     #: set by the worker before ``handle()``: the payload's uuid (what ``push`` returned)
@@ -81,12 +100,26 @@ class Job:
             validate_backoff(backoff, f"{where}.backoff")
 
     # -- what the worker calls ----------------------------------------------------------
-    def handle(self) -> None:
-        """Do the work; raise to have the job retried with its backoff."""
+    def handle(self) -> None | Awaitable[None]:
+        """Do the work; raise to have the job retried with its backoff. May be ``async def``: the
+        worker then runs it on its event loop (``--concurrency N`` at once)."""
         raise NotImplementedError(f"{type(self).__qualname__} must implement handle()")
 
     def failed(self, exc: BaseException) -> None:
         """Called once, in the worker, when the job has failed for good; override to clean up."""
+
+    def middleware(self) -> list[Any]:
+        """The policies ``handle()`` runs through, outermost first (see freight.queue.middleware)."""
+        return []
+
+    def unique_id(self) -> str:
+        """What makes two pushes of a ``unique`` job class the same (default: the class alone)."""
+        return ""
+
+    def batch(self) -> Batch | None:
+        """The batch this job runs in (its state read afresh on each call), or None."""
+        found = self.current_batch
+        return found.fresh() if found is not None else None
 
     # -- what handle() may call -----------------------------------------------------------
     def release(self, delay: Duration = 0) -> None:
@@ -135,9 +168,9 @@ class Job:
 
     # -- dispatching ------------------------------------------------------------------------
     @classmethod
-    def dispatch(cls, data: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+    def dispatch(cls, data: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
         """Push a new job through the current Application's queue, on the job's own connection
-        and queue; returns its id."""
+        and queue; returns its id (None when a ``unique`` job was dropped)."""
         from freight.app import current_app
 
         job = cls(**kwargs) if data is None else cls(data, **kwargs)
@@ -149,12 +182,28 @@ class Job:
         delay: int | float | dt.timedelta | dt.datetime,
         data: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> str:
+    ) -> str | None:
         """Like :meth:`dispatch`, available after ``delay`` (seconds, timedelta or datetime)."""
         from freight.app import current_app
 
         job = cls(**kwargs) if data is None else cls(data, **kwargs)
         return current_app().queue().connection(job.connection).later(delay, job)
+
+    @classmethod
+    async def adispatch(cls, data: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
+        """:meth:`dispatch` for coroutines (FastAPI handlers): the push runs in a worker thread, so
+        the event loop never waits on the queue's server."""
+        return await asyncio.to_thread(cls.dispatch, data, **kwargs)
+
+    @classmethod
+    async def adispatch_later(
+        cls,
+        delay: int | float | dt.timedelta | dt.datetime,
+        data: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str | None:
+        """:meth:`dispatch_later` for coroutines."""
+        return await asyncio.to_thread(cls.dispatch_later, delay, data, **kwargs)
 
     def __repr__(self) -> str:
         return f"<{type(self).__qualname__} {getattr(self, 'data', {})!r}>"

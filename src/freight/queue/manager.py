@@ -18,12 +18,14 @@ from freight.queue.failed import FailedJobStore, make_failed_store
 from freight.timeutil import Duration
 
 if TYPE_CHECKING:
+    from freight.queue.batch import Batch
     from freight.queue.job import Job
 
 __all__ = ["QueueManager"]
 
 _BUILTIN = {
     "sync": "freight.queue.drivers.sync:create",
+    "memory": "freight.queue.drivers.memory:create",
     "redis": "freight.queue.drivers.redis:create",
     "database": "freight.queue.drivers.database:create",
 }
@@ -55,7 +57,7 @@ class QueueManager(Manager[Queue]):
         self._failed_lock = threading.Lock()
 
     def builtin_drivers(self) -> Mapping[str, DriverFactory[Queue]]:
-        """``sync``, ``redis`` and ``database``, each imported on first use."""
+        """``sync``, ``memory``, ``redis`` and ``database``, each imported on first use."""
         return {name: _lazy(path) for name, path in _BUILTIN.items()}
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -101,12 +103,13 @@ class QueueManager(Manager[Queue]):
             store.close()
 
     # -- forwarded to the default connection ---------------------------------------------
-    def push(self, job: Job, queue: str | None = None) -> str:
-        """Push ``job`` on the default connection; returns its id."""
+    def push(self, job: Job, queue: str | None = None) -> str | None:
+        """Push ``job`` on the default connection; returns its id (None: a unique job dropped)."""
         return self.connection().push(job, queue)
 
-    def later(self, delay: Duration, job: Job, queue: str | None = None) -> str:
-        """Push ``job`` on the default connection to run after ``delay``; returns its id."""
+    def later(self, delay: Duration, job: Job, queue: str | None = None) -> str | None:
+        """Push ``job`` on the default connection to run after ``delay``; returns its id (None: a
+        unique job dropped)."""
         return self.connection().later(delay, job, queue)
 
     def bulk(self, jobs: Iterable[Job], queue: str | None = None) -> list[str]:
@@ -116,6 +119,14 @@ class QueueManager(Manager[Queue]):
     def pop(self, queue: str | None = None) -> ReservedJob | None:
         """Reserve the next job of the default connection's ``queue``, or None."""
         return self.connection().pop(queue)
+
+    def cancel(self, job_id: str) -> bool:
+        """Remove a pending or delayed job of the default connection; True if it was waiting."""
+        return self.connection().cancel(job_id)
+
+    def find_batch(self, batch_id: str) -> Batch | None:
+        """The batch ``batch_id`` of the default connection, with its current counts, or None."""
+        return self.connection().find_batch(batch_id)
 
     def size(self, queue: str | None = None) -> int:
         """Jobs on the default connection's ``queue``."""

@@ -92,6 +92,8 @@ class Outcomes:
         self.guard = guard
         #: finished jobs awaiting their batched ack, with the time each finished
         self.pending: list[tuple[Running, float]] = []
+        #: called as ``on_fail(running, error)`` beside the job's ``failed()`` hook (workflows)
+        self.on_fail: Callable[[Running, BaseException], None] | None = None
         #: the error of the last job that failed for good (the sync driver re-raises it)
         self.last_error: BaseException | None = None
 
@@ -151,6 +153,8 @@ class Outcomes:
                 running.instance.failed(error)
         except Exception:
             log.exception("the failed() hook of %s %s raised", running.name, running.job_id)
+        if self.on_fail is not None:
+            self.on_fail(running, error)
         self.guard(partial(self.queue.ack, running.job))
         self.last_error = error
         log.error(

@@ -66,7 +66,7 @@ def build(job: Job, queue: str, now: float) -> dict[str, Any]:
     path = _PATHS.get(cls)
     if path is None:
         path = _PATHS[cls] = job_path(cls)
-    return {
+    payload = {
         "uuid": os.urandom(16).hex(),
         "job": path,
         "data": job.get_data(),
@@ -78,6 +78,10 @@ def build(job: Job, queue: str, now: float) -> dict[str, Any]:
         "queue": queue,
         "created_at": now,
     }
+    extra = job.extra_payload
+    if extra:  # chains, batches, unique locks: plain jobs skip this
+        payload.update(extra)
+    return payload
 
 
 def dumps(payload: dict[str, Any], signer: Signer | None = None) -> str:
@@ -93,6 +97,14 @@ def dumps(payload: dict[str, Any], signer: Signer | None = None) -> str:
     if signer is None:
         return text
     return f"{_SIG_PREFIX}{signer.signature(text.encode()).hex()}:{text}"
+
+
+def is_job(raw: str, job_id: str) -> bool:
+    """True when the encoded payload ``raw`` is the job ``job_id`` itself (its uuid comes first),
+    not a job that merely mentions that id (such as an earlier step of its chain)."""
+    if raw.startswith(_SIG_PREFIX):
+        raw = raw[len(_SIG_PREFIX) :].partition(":")[2]
+    return raw.startswith(f'{{"uuid":"{job_id}"')
 
 
 def loads(raw: str | bytes, signer: Signer | None = None) -> dict[str, Any]:

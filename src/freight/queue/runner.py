@@ -17,13 +17,15 @@ apply the same rules:
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import os
 import random
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,12 +37,22 @@ from freight.queue.job import DEFAULT_TIMEOUT, DEFAULT_TRIES, Job
 from freight.queue.outcomes import STORE_RETRY_DELAY, Outcome, Outcomes, Running, job_event
 from freight.queue.payload import loads, options, resolve_job_class
 from freight.queue.signals import Alarm
+from freight.queue.workflow import Workflow
 from freight.timeutil import seconds_from
 
 if TYPE_CHECKING:
     from freight.queue.failed import FailedJobStore
 
-__all__ = ["STORE_RETRY_DELAY", "Defaults", "Hooks", "JobEvent", "Outcome", "Runner", "Running"]
+__all__ = [
+    "STORE_RETRY_DELAY",
+    "Defaults",
+    "Hooks",
+    "JobEvent",
+    "Outcome",
+    "Runner",
+    "Running",
+    "run_awaitable",
+]
 
 log = logging.getLogger("freight.worker")
 
@@ -82,6 +94,11 @@ class Runner:
         self.outcomes = outcomes or Outcomes(queue, failed_store)
         self.grace = grace
         self.current: Running | None = None
+        #: True when the job just finished had been given up on by the watchdog
+        self.abandoned = False
+        #: chains, batches, unique locks and middleware (skipped for plain jobs)
+        self.workflow = Workflow(queue)
+        self.outcomes.on_fail = self.workflow.failed
         #: jobs in a row whose module could not be imported (the worker stops past a limit)
         self.import_failures = 0
         self._classes: dict[str, type[Job]] = {}
@@ -94,7 +111,15 @@ class Runner:
 
     # -- one job ------------------------------------------------------------------------
     def process(self, job: ReservedJob) -> Outcome:
-        """Run one reserved job to its outcome."""
+        """Run one reserved job to its outcome (an ``async def handle()`` on a private loop)."""
+        running = self.begin(job)
+        if isinstance(running, Outcome):
+            return running
+        return self.finish(running, self.run_inline(running))
+
+    def begin(self, job: ReservedJob) -> Running | Outcome:
+        """Decode and check a reserved job: its :class:`Running` record, ready for ``handle()``, or
+        the outcome already decided (a bad payload, tries or ``retry_until`` spent)."""
         started = self.clock()
         outcomes = self.outcomes
         outcomes.last_error = None
@@ -133,6 +158,23 @@ class Runner:
         events = self.queue.events
         if events.active:
             events.emit(job_event(self.queue, "processing", running))
+        return running
+
+    def uses_workflow(self, running: Running) -> bool:
+        """True when the job is part of a chain or batch, unique, or has middleware."""
+        return running.instance is not None and self.workflow.applies(running.payload, type(running.instance))
+
+    def run_inline(self, running: Running) -> Exception | None:
+        """Call ``handle()`` in this thread under the soft timeout; the exception it raised, if any.
+
+        An ``async def handle()`` runs to completion on a private event loop (a worker with
+        ``--concurrency`` runs plain async jobs on its shared loop instead)."""
+        instance = running.instance
+        assert instance is not None  # begin() built it
+        flow = self.uses_workflow(running)
+        if flow and inspect.iscoroutinefunction(instance.handle):
+            coroutine_fn = instance.handle  # middleware call handle() synchronously: run it to the end
+            instance.handle = lambda: run_awaitable(coroutine_fn())  # type: ignore[method-assign]
         error: Exception | None = None
         self.current = running
         pid = os.getpid()
@@ -140,7 +182,12 @@ class Runner:
             try:
                 self.alarm.arm(running.timeout)
                 try:
-                    instance.handle()
+                    if flow:
+                        self.workflow.handle(running, instance)
+                    else:
+                        result = instance.handle()
+                        if inspect.isawaitable(result):
+                            run_awaitable(result)
                 finally:
                     self.alarm.disarm()
             except Exception as exc:
@@ -150,10 +197,23 @@ class Runner:
                 os._exit(0)  # a copy of the worker run the next job
             with self._settle:
                 self.current = None
-                abandoned, running.settled = running.settled, True
-        if abandoned:  # the watchdog gave up on this job and recorded the attempt
+                self.abandoned, running.settled = running.settled, True
+        return error
+
+    def finish(self, running: Running, error: BaseException | None, *, settle: bool = False) -> Outcome:
+        """Decide and write the outcome of a job whose ``handle()`` returned or raised ``error``.
+
+        ``settle=True`` for a job run elsewhere (an async job): a job the watchdog gave up on
+        meanwhile is left alone."""
+        if settle:
+            with self._settle:
+                self.abandoned, running.settled = running.settled, True
+        if self.abandoned:  # the watchdog gave up on this job and recorded the attempt
             return Outcome.FAIL
+        outcomes = self.outcomes
         now = self.clock()
+        instance = running.instance
+        assert instance is not None  # begin() built it
         failure, released = instance.requested_outcome()
         if failure is not None:
             return outcomes.fail(running, failure, now)
@@ -161,6 +221,11 @@ class Runner:
             return self._after_error(running, error, now)
         if released is not None:
             return outcomes.retry(running, max(0.0, seconds_from(released, now)), None, now, "released")
+        if self.uses_workflow(running):
+            try:
+                self.workflow.succeeded(running)  # next chain job, batch count: before the ack
+            except Exception as exc:
+                return self._after_error(running, exc, now)
         return outcomes.done(running, now)
 
     def give_up(self, running: Running, exc: BaseException) -> bool:
@@ -252,6 +317,34 @@ class Runner:
         if can_retry:
             return self.outcomes.retry(running, delay, error, now)
         return self.outcomes.fail(running, error, now)
+
+
+def run_awaitable(awaitable: Awaitable[Any]) -> Any:
+    """Run ``awaitable`` to completion from sync code: on a new loop, or, when this thread
+    already runs one (a sync driver pushing from a coroutine), on a new loop in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_await(awaitable))
+    box: list[Any] = []
+
+    def target() -> None:
+        try:
+            box.append((True, asyncio.run(_await(awaitable))))
+        except BaseException as exc:
+            box.append((False, exc))
+
+    thread = threading.Thread(target=target, name="freight-async-job")
+    thread.start()
+    thread.join()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def hard_timeout_error(running: Running, grace: float) -> JobTimeoutError:

@@ -37,6 +37,7 @@ from typing import Any
 from freight.app import Application
 from freight.errors import ConfigurationError, QueueConnectionError
 from freight.metrics import metrics_options, worker_metrics
+from freight.queue.async_runner import AsyncRunner, is_async
 from freight.queue.backoff import BackoffPolicy
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.events import JobEvent, QueueEvents
@@ -82,6 +83,7 @@ class Worker:
         once: bool = False,
         grace: float | None = 5.0,
         prefetch: int = 100,
+        concurrency: int = 1,
         max_import_failures: int = 10,
         clock: Callable[[], float] = time.time,
         sleep_fn: Callable[[float], Any] | None = None,
@@ -99,6 +101,7 @@ class Worker:
             grace=grace,
             prefetch=prefetch,
             max_import_failures=max_import_failures,
+            concurrency=concurrency,
         )
         if isinstance(manager_or_app, Application):
             self.manager = manager_or_app.make_current().queue()
@@ -129,6 +132,8 @@ class Worker:
             outcomes=self.outcomes,
             grace=grace,
         )
+        #: runs ``async def handle()`` jobs, up to ``concurrency`` at once, on its own loop
+        self.aio = AsyncRunner(concurrency, settle=partial(self.runner.finish, settle=True))
         self._prefetch_max = max(1, prefetch)
         self._prefetch = 1
         self._budget = min(PREFETCH_BUDGET, self.queue.retry_after / 10)
@@ -167,14 +172,15 @@ class Worker:
         try:
             while self.stop_reason is None:
                 if not self._buffer and not self._refill():
-                    if self.stop_when_empty or self.once:
+                    if self.aio.in_flight:  # running async jobs may still release retries
+                        self.aio.settle(block=True, timeout=min(self.sleep, IDLE_SLICE))
+                    elif self.stop_when_empty or self.once:
                         self.stop("queues empty")
                     elif self.stop_reason is None:
                         self._idle()
                         self._check_time()
                     continue
-                job = self._buffer.popleft()
-                self.runner.process(job)
+                self._process(self._buffer.popleft())
                 self.processed += 1
                 self._check_limits()
         finally:
@@ -182,6 +188,17 @@ class Worker:
         return self.exit_code
 
     # -- steps ----------------------------------------------------------------------------
+    def _process(self, job: ReservedJob) -> None:
+        """Run a sync job here, or hand an async one to the loop; settle async jobs that ended."""
+        running = self.runner.begin(job)
+        if isinstance(running, Running):
+            if is_async(running) and not self.runner.uses_workflow(running):
+                self.aio.submit(running)
+            else:
+                self.runner.finish(running, self.runner.run_inline(running))
+        if self.aio.started:
+            self.aio.settle()
+
     def _start(self) -> None:
         self._started = self._next_memory_check = self.clock()
         self._memory_limit = float(self.memory)
@@ -278,6 +295,9 @@ class Worker:
                     self.stop(f"memory {used:.0f} MiB over the limit of {self._memory_limit:g} MiB")
 
     def _finish(self) -> None:
+        if self.aio.started:  # running async jobs finish (or time out) and are settled first
+            self.aio.drain(lambda: self.exit_code == EXIT_OK or self.exit_code == EXIT_MEMORY)
+            self.aio.close()
         with self._closing:
             self._monitor.stop()
             self._signals.restore()
@@ -297,12 +317,13 @@ class Worker:
     def held_jobs(self) -> Iterable[ReservedJob]:
         """Every job this worker holds reserved: prefetched, awaiting its ack, and running."""
         running = self.runner.current
-        held = [*self._buffer, *self.outcomes.held()]
+        held = [*self._buffer, *self.outcomes.held(), *self.aio.held()]
         return [*held, running.job] if running is not None else held
 
     def running(self) -> Running | None:
-        """The job in progress, or None."""
-        return self.runner.current
+        """The sync job in progress, else the async job closest to its hard deadline, or None."""
+        current = self.runner.current
+        return current if current is not None else self.aio.most_overdue()
 
     def _nap(self, seconds: float) -> None:
         """Sleep up to ``seconds``, waking early once a stop was requested."""
@@ -377,14 +398,15 @@ def _check_options(**values: float | None) -> None:
         if value is None and name in ("tries", "timeout", "grace"):
             continue
         number = isinstance(value, int | float) and not isinstance(value, bool)
-        integral = name in ("tries", "max_jobs", "prefetch", "max_import_failures")
+        integral = name in ("tries", "max_jobs", "prefetch", "max_import_failures", "concurrency")
+        at_least_one = name in ("prefetch", "concurrency")
         if (
             not number
             or not 0 <= value < float("inf")  # type: ignore[operator]
             or (integral and not isinstance(value, int))
-            or (name == "prefetch" and value < 1)  # type: ignore[operator]
+            or (at_least_one and value < 1)  # type: ignore[operator]
         ):
             flag = "--" + name.replace("_", "-")
             kind = "a whole number" if integral else "finite seconds"
-            least = "at least 1" if name == "prefetch" else "not negative"
+            least = "at least 1" if at_least_one else "not negative"
             raise ConfigurationError(f"worker option {flag} must be {kind}, {least}; got {value!r}")

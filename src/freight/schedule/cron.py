@@ -70,10 +70,13 @@ class Cron:
         """The first due time strictly after the Unix time ``when``."""
         start = dt.datetime.fromtimestamp(when, self.tz)
         it = CronSim(self.expression, start)
-        for _ in range(_MAX_STALE):
-            due = int(next(it).timestamp())
-            if due > when:  # cronsim may return a wall time already passed in a repeated hour
-                return due
+        try:
+            for _ in range(_MAX_STALE):
+                due = int(next(it).timestamp())
+                if due > when:  # cronsim may return a wall time already passed in a repeated hour
+                    return due
+        except StopIteration:  # cronsim looks 50 years ahead
+            pass
         raise ConfigurationError(f"cron expression {self.expression!r} has no due time after {start}")
 
     def local(self, when: float) -> dt.datetime:

@@ -125,6 +125,7 @@ class CallEvent(Event):
 
     @property
     def description(self) -> str:
+        """``call module.qualname`` of the callable."""
         module = getattr(self.fn, "__module__", None) or "?"
         return f"call {module}.{getattr(self.fn, '__qualname__', type(self.fn).__qualname__)}"
 
@@ -155,6 +156,7 @@ class JobEvent(Event):
 
     @property
     def description(self) -> str:
+        """``job module.Class`` of the job."""
         cls = type(self.job)
         return f"job {cls.__module__}.{cls.__qualname__}"
 
@@ -180,6 +182,7 @@ class CommandEvent(Event):
 
     @property
     def description(self) -> str:
+        """``command`` and the command line."""
         return "command " + " ".join(self.argv)
 
     def run(self) -> str:

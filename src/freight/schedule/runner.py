@@ -33,6 +33,8 @@ MIN_GRACE = 5.0
 MAX_GRACE = 60.0
 #: due times walked one by one after an outage before jumping to the last grace window
 _SCAN_LIMIT = 1000
+#: the next due time of an event that has none
+_NEVER = 2**62
 
 _local = threading.local()
 
@@ -98,6 +100,13 @@ class Scheduler:
         self._next: dict[Event, int] = {}
         self._active: dict[int, _Active] = {}
         self._idle = threading.Condition()
+        if any(e.one_server for e in self.events) and not self.state.cache.store.shared:
+            log.warning(
+                "schedule: on_one_server() events claim their due times in cache store %r (%s), which "
+                "other processes do not share: every scheduler will run them; use a redis, memcached "
+                "or database store ([schedule] store)",
+                self.state.cache.name, self.state.cache.store.driver,
+            )  # fmt: skip
 
     # -- the loop -----------------------------------------------------------------------------
     def start(self, since: float | None = None) -> None:
@@ -110,7 +119,7 @@ class Scheduler:
             except FreightError as exc:
                 log.error("schedule: cannot read the last run of %s: %s", event.label, exc)
                 stored = None
-            self._next[event] = event.parsed.next_after(base if stored is None else stored)
+            self._next[event] = self._following(event, base if stored is None else stored)
 
     def tick(self, now: float | None = None) -> int:
         """One pass at ``now`` (default: the clock): start every due run; returns how many started."""
@@ -192,29 +201,37 @@ class Scheduler:
         if due > now:
             return 0
         on_time: list[int] = []
-        missed, last_missed, scanned = 0, 0, 0
+        missed, last_missed, scanned, jumped = 0, 0, 0, False
         while due <= now:
-            following = event.parsed.next_after(due)
+            following = self._following(event, due)
             if now - due <= grace(following - due):
                 on_time.append(due)
             else:
                 missed, last_missed = missed + 1, due
             due, scanned = following, scanned + 1
             if scanned >= _SCAN_LIMIT and due < now - MAX_GRACE:  # a long outage: skip the walk
-                due = event.parsed.next_after(now - MAX_GRACE)
-                missed += 1  # at least one more, not counted one by one
+                due, jumped = self._following(event, now - MAX_GRACE), True
         self._next[event] = due
         if missed:
-            self._missed(event, missed, last_missed, on_time)
+            self._missed(event, missed, jumped, last_missed, on_time)
             if event.catches_up and not on_time:
                 return 1 if self._fire(event, last_missed, late=True) else 0
         return sum(1 for d in on_time if self._fire(event, d, late=False))
 
-    def _missed(self, event: Event, count: int, last_due: int, on_time: list[int]) -> None:
+    def _following(self, event: Event, when: float) -> int:
+        """The event's first due time after ``when``; never (and an error logged) if it has none."""
+        try:
+            return event.parsed.next_after(when)
+        except FreightError as exc:
+            log.error("schedule: %s will not run again: %s", event.label, exc)
+            return _NEVER
+
+    def _missed(self, event: Event, count: int, more: bool, last_due: int, on_time: list[int]) -> None:
+        """Log and record missed due times (``more``: ``count`` is a lower bound)."""
         catching_up = event.catches_up and not on_time
         log.warning(
-            "schedule: %s missed %d due time(s), the last at %s; %s",
-            event.label, count, event.parsed.local(last_due).isoformat(),
+            "schedule: %s missed %s%d due time(s), the last at %s; %s",
+            event.label, "more than " if more else "", count, event.parsed.local(last_due).isoformat(),
             "running it once now (catch_up)" if catching_up else "skipped",
         )  # fmt: skip
         try:

@@ -88,6 +88,8 @@ class Store(ABC):
     uses_clock: ClassVar[bool] = False
     #: True when the store actually keeps values (False for the null store)
     persists: ClassVar[bool] = True
+    #: True when the store keeps its entries in tables that create_tables() makes (database)
+    has_tables: ClassVar[bool] = False
 
     def __init__(
         self, *, name: str = "", prefix: str = "", clock: Clock = time.time, version: int = 1
@@ -165,6 +167,9 @@ class Store(ABC):
     def prune(self) -> int:
         """Delete expired entries the backend does not expire itself; return how many."""
         return 0
+
+    def create_tables(self) -> None:
+        """Create the store's tables if missing (``cache:table``); nothing for stores without tables."""
 
     def aio(self) -> AsyncOps | None:
         """Native asyncio primitives, or None: the repository's ``a*`` methods then run the sync

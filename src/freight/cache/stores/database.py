@@ -62,6 +62,7 @@ class DatabaseStore(Store):
     driver = "database"
     shared = True
     uses_clock = True
+    has_tables = True
 
     def __init__(
         self,

@@ -8,6 +8,13 @@ to the next store, any other error propagates at once. A store that starts faili
 is logged once (a warning) and again when it recovers, not on every call; listeners
 receive one :class:`~freight.cache.events.CacheFailedOver` per failing streak. When
 every store fails, the last error is raised.
+
+Circuit breaker: a store that failed is skipped (its circuit is open) for ``cooldown``
+seconds (default 5; 0 tries it on every call), so a dead primary costs nothing per call
+instead of a connection timeout. Once the cool-down has passed, one background probe
+(a ``get``) tries it; the store is used again as soon as a probe succeeds, and another
+cool-down starts when it fails. When every store's circuit is open, they are all tried
+in order anyway, so a call never fails without trying.
 """
 
 from __future__ import annotations
@@ -26,11 +33,14 @@ from freight.errors import CacheConnectionError, ConfigurationError
 if TYPE_CHECKING:
     from freight.cache.manager import CacheManager
 
-__all__ = ["FailoverLock", "FailoverStore", "create"]
+__all__ = ["DEFAULT_COOLDOWN", "FailoverLock", "FailoverStore", "create"]
 
 log = logging.getLogger("freight.cache")
 
 R = TypeVar("R")
+
+#: seconds a failing store is skipped before a probe tries it again
+DEFAULT_COOLDOWN = 5.0
 
 
 class FailoverStore(Store):
@@ -47,32 +57,53 @@ class FailoverStore(Store):
         clock: Clock = time.time,
         on_failover: Callable[[CacheFailedOver], None] | None = None,
         version: int = 1,
+        cooldown: float = DEFAULT_COOLDOWN,
     ) -> None:
         super().__init__(name=name, prefix=prefix, clock=clock, version=version)
         if not stores:
             raise ConfigurationError(f"failover store {self.name!r} needs a non-empty list of 'stores'")
+        if isinstance(cooldown, bool) or not isinstance(cooldown, int | float) or not 0 <= cooldown < 1e9:
+            raise ConfigurationError(
+                f"failover store {self.name!r}: 'cooldown' must be a number of seconds >= 0, got {cooldown!r}"
+            )
         self.stores = list(stores)
-        self._failing: set[str] = set()
+        self.cooldown = float(cooldown)
+        #: store name -> when its open circuit may be probed (a store failing now is in here)
+        self._open: dict[str, float] = {}
+        self._probing: set[str] = set()
         self._guard = threading.Lock()
         self._on_failover = on_failover
+        #: runs a probe; a daemon thread by default (tests run it in place)
+        self.probe_runner: Callable[[Callable[[], None]], None] = _in_thread
 
     def relayout(self) -> None:
         """A key space of a failover store is that key space of each of its stores."""
         self.stores = [store.space(self.keyspace) for store in self.stores]
 
     def attempt(self, operation: Callable[[Store], R]) -> R:
-        """Run ``operation`` on the first store that does not raise CacheConnectionError."""
+        """Run ``operation`` on the first store that does not raise CacheConnectionError, skipping
+        stores whose circuit is open (tried last, if every other store failed)."""
         last: CacheConnectionError | None = None
+        skipped: list[Store] = []
+        opened = self._open
         for store in self.stores:
+            if opened and store.name in opened and self.cooldown and self._skip(store):
+                skipped.append(store)
+                continue
             try:
                 result = operation(store)
             except CacheConnectionError as exc:
                 self._failed(store, exc)
                 last = exc
                 continue
-            if self._failing and store.name in self._failing:
+            if opened and store.name in opened:
                 self._recovered(store)
             return result
+        for store in skipped:  # every store is failing: try them all the same
+            try:
+                return operation(store)
+            except CacheConnectionError as exc:
+                last = exc
         assert last is not None
         raise last
 
@@ -126,22 +157,53 @@ class FailoverStore(Store):
         """``failover [a, b]``."""
         return f"failover [{', '.join(s.name for s in self.stores)}]"
 
-    # -- streaks ------------------------------------------------------------------------
+    # -- streaks and the circuit breaker -------------------------------------------------
+    def _skip(self, store: Store) -> bool:
+        """True while ``store``'s circuit is open; past its cool-down, starts one probe."""
+        with self._guard:
+            until = self._open.get(store.name)
+            if until is None:
+                return False
+            if self.clock() < until or store.name in self._probing:
+                return True
+            self._probing.add(store.name)
+        self.probe_runner(lambda: self._probe(store))
+        return store.name in self._open  # a probe run in place may have closed it already
+
+    def _probe(self, store: Store) -> None:
+        """Try ``store`` once: close its circuit if it answers, else start another cool-down."""
+        try:
+            store.get("\x00failover-probe")
+        except CacheConnectionError:
+            with self._guard:
+                self._open[store.name] = self.clock() + self.cooldown
+        except Exception:  # any other answer means the server is reachable
+            self._recovered(store)
+        else:
+            self._recovered(store)
+        finally:
+            with self._guard:
+                self._probing.discard(store.name)
+
     def _failed(self, store: Store, exc: CacheConnectionError) -> None:
         with self._guard:
-            if store.name in self._failing:
+            streak = store.name in self._open
+            self._open[store.name] = self.clock() + self.cooldown
+            if streak:
                 return
-            self._failing.add(store.name)
         log.warning("cache store %r: store %r is unreachable, failing over: %s", self.name, store.name, exc)
         if self._on_failover is not None:
             self._on_failover(CacheFailedOver(self.name, store.name, str(exc)))
 
     def _recovered(self, store: Store) -> None:
         with self._guard:
-            if store.name not in self._failing:
+            if self._open.pop(store.name, None) is None:
                 return
-            self._failing.discard(store.name)
         log.info("cache store %r: store %r is reachable again", self.name, store.name)
+
+
+def _in_thread(probe: Callable[[], None]) -> None:
+    threading.Thread(target=probe, name="freight-failover-probe", daemon=True).start()
 
 
 class FailoverLock(Lock):
@@ -189,6 +251,7 @@ def create(config: dict[str, Any], manager: CacheManager) -> FailoverStore:
         clock=manager.clock,
         on_failover=manager.dispatch,
         version=config.get("version", 1),
+        cooldown=config.get("cooldown", DEFAULT_COOLDOWN),
     )
 
 

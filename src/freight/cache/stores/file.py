@@ -27,6 +27,7 @@ first writes). Expired and corrupt entries read as misses and are removed;
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import itertools
 import math
@@ -34,6 +35,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,7 +53,15 @@ from freight.cache.stores.file_format import (
     expiry_of,
     value_of,
 )
-from freight.cache.stores.file_io import files, mtime, read_file, subdirs, unlink_file
+from freight.cache.stores.file_io import (
+    NOT_REGULAR,
+    files,
+    mtime,
+    read_file,
+    remove_odd,
+    subdirs,
+    unlink_file,
+)
 from freight.cache.stores.file_lock import FileLock
 from freight.errors import CacheError
 
@@ -63,7 +73,8 @@ __all__ = ["HEADER_SIZE", "FileLock", "FileStore", "create", "directory_name"]
 _ENTRY = b"k"
 _TMP = ".tmp-"
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+#: a symlink planted as a shard's .lock is never followed (nothing is created at its target)
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 #: a temporary file older than this (seconds) was left by a crashed writer; prune() removes it
 STALE_TEMP_AGE = 3600.0
 
@@ -349,14 +360,27 @@ class FileStore(Store):
         return f"{self._tmp_base}{next(self._tmp_names)}"
 
     def _lock_fd(self, lockpath: str) -> int:
-        """An open descriptor on ``lockpath`` holding its exclusive flock (closing it releases)."""
-        fd = self._open(os.path.dirname(lockpath), lockpath, _LOCK_FLAGS)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        """An open descriptor on ``lockpath`` holding its exclusive flock (closing it releases).
+        Anything but a regular file there (a symlink, a FIFO, a directory) is removed first."""
+        for _ in range(3):
+            try:
+                fd = self._open(os.path.dirname(lockpath), lockpath, _LOCK_FLAGS)
+            except OSError as exc:
+                if exc.errno not in NOT_REGULAR:
+                    raise
+                remove_odd(lockpath)
+                continue
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.close(fd)
+                    remove_odd(lockpath)
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        raise OSError(errno.EEXIST, "cannot replace the odd file at the shard's lock path", lockpath)
 
     @contextmanager
     def _flock(self, lockpath: str) -> Iterator[None]:

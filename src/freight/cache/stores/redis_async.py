@@ -39,12 +39,22 @@ def _script(name: str) -> str:
 class _Bound:
     """One loop's client and its registered lock scripts."""
 
-    __slots__ = ("client", "refresh", "release")
+    __slots__ = ("client", "refresh", "release", "starting")
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.release = client.register_script(_script("release_lock.lua"))
         self.refresh = client.register_script(_script("refresh_lock.lua"))
+        #: a cluster client maps its slots once, before concurrent commands race to do it
+        self.starting: asyncio.Lock | None = asyncio.Lock() if is_cluster(client) else None
+
+    async def start(self) -> None:
+        """Map the cluster's slots (once)."""
+        if self.starting is not None:
+            async with self.starting:
+                if self.starting is not None:
+                    await self.client.initialize()
+                    self.starting = None
 
 
 class AsyncRedisOps:
@@ -74,17 +84,24 @@ class AsyncRedisOps:
         """The ``redis.asyncio`` client of the running loop."""
         return self._bound().client
 
+    async def _ready(self) -> _Bound:
+        # one branch on the hot path: only a cluster client has a start to wait for
+        bound = self._bound()
+        if bound.starting is not None:
+            await bound.start()
+        return bound
+
     async def get(self, key: str) -> bytes | None:
         """GET."""
         try:
-            return await self._bound().client.get(self._store.redis_key(key))  # type: ignore[no-any-return]
+            return await (await self._ready()).client.get(self._store.redis_key(key))  # type: ignore[no-any-return]
         except self._redis_error as exc:
             raise self._store.translate_error(exc, "get") from exc
 
     async def put(self, key: str, value: bytes, seconds: float | None) -> bool:
         """SET with PX (or no expiry)."""
         try:
-            await self._bound().client.set(self._store.redis_key(key), value, px=_px(seconds))
+            await (await self._ready()).client.set(self._store.redis_key(key), value, px=_px(seconds))
         except self._redis_error as exc:
             raise self._store.translate_error(exc, "put") from exc
         return True
@@ -92,7 +109,9 @@ class AsyncRedisOps:
     async def add(self, key: str, value: bytes, seconds: float | None) -> bool:
         """SET NX with PX: atomic on the server."""
         try:
-            done = await self._bound().client.set(self._store.redis_key(key), value, nx=True, px=_px(seconds))
+            done = await (await self._ready()).client.set(
+                self._store.redis_key(key), value, nx=True, px=_px(seconds)
+            )
         except self._redis_error as exc:
             raise self._store.translate_error(exc, "add") from exc
         return bool(done)
@@ -100,14 +119,14 @@ class AsyncRedisOps:
     async def increment(self, key: str, by: int = 1) -> int:
         """INCRBY."""
         try:
-            return int(await self._bound().client.incrby(self._store.redis_key(key), by))
+            return int(await (await self._ready()).client.incrby(self._store.redis_key(key), by))
         except self._redis_error as exc:
             raise self._store.translate_error(exc, f"increment {key!r} (is its value an integer?)") from exc
 
     async def forget(self, key: str) -> bool:
         """DEL."""
         try:
-            return bool(await self._bound().client.delete(self._store.redis_key(key)))
+            return bool(await (await self._ready()).client.delete(self._store.redis_key(key)))
         except self._redis_error as exc:
             raise self._store.translate_error(exc, "forget") from exc
 
@@ -116,7 +135,7 @@ class AsyncRedisOps:
         if not keys:
             return {}
         try:
-            client = self._bound().client
+            client = (await self._ready()).client
             wire = [self._store.redis_key(k) for k in keys]
             # a cluster splits MGET per hash slot
             values = await (client.mget_nonatomic(wire) if is_cluster(client) else client.mget(wire))
@@ -130,7 +149,7 @@ class AsyncRedisOps:
             return True
         px = _px(seconds)
         try:
-            async with self._bound().client.pipeline(transaction=False) as pipe:
+            async with (await self._ready()).client.pipeline(transaction=False) as pipe:
                 for key, value in values.items():
                     pipe.set(self._store.redis_key(key), value, px=px)
                 return all(await pipe.execute())
@@ -142,14 +161,14 @@ class AsyncRedisOps:
         """SET NX PX on the lock key (no expiry for 0 seconds)."""
         try:
             px = _px(seconds) if seconds > 0 else None
-            return bool(await self._bound().client.set(key, owner, nx=True, px=px))
+            return bool(await (await self._ready()).client.set(key, owner, nx=True, px=px))
         except self._redis_error as exc:
             raise self._store.translate_error(exc, "acquire a lock") from exc
 
     async def release_lock(self, key: bytes, owner: bytes) -> bool:
         """The compare-and-delete script."""
         try:
-            return bool(await self._bound().release(keys=[key], args=[owner]))
+            return bool(await (await self._ready()).release(keys=[key], args=[owner]))
         except self._redis_error as exc:
             raise self._store.translate_error(exc, "release a lock") from exc
 
@@ -157,7 +176,7 @@ class AsyncRedisOps:
         """The compare-and-expire script (PERSIST for 0 seconds)."""
         ttl = (_px(seconds) or 0) if seconds > 0 else 0
         try:
-            return bool(await self._bound().refresh(keys=[key], args=[owner, ttl]))
+            return bool(await (await self._ready()).refresh(keys=[key], args=[owner, ttl]))
         except self._redis_error as exc:
             raise self._store.translate_error(exc, "refresh a lock") from exc
 

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 from freight.connections import describe_url, sql_engine
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
+from freight.queue.drivers.database_batches import DatabaseBatches
 from freight.queue.drivers.database_sql import (
     AUTOCOMMIT,
     MAX_ATTEMPTS,
@@ -55,6 +57,8 @@ class DatabaseQueue(Queue):
     wakes_on_push: ClassVar[bool] = False
     #: ack_many deletes a batch in one round trip
     batch_acks: ClassVar[bool] = True
+    #: jobs live in a table that create_tables() makes
+    has_tables: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -68,8 +72,10 @@ class DatabaseQueue(Queue):
         retry_after: float = 90,
         key: str | bytes | None = None,
         clock: Callable[[], float] = time.time,
+        batch_table: str = "job_batches",
     ) -> None:
         super().__init__(name=name, queue=queue, retry_after=retry_after, key=key, clock=clock)
+        self.batch_table = batch_table
         try:
             import sqlalchemy as sa
             import sqlalchemy.exc as sa_exc
@@ -396,6 +402,39 @@ class DatabaseQueue(Queue):
         if block > 0:
             sleep(block)
 
+    # -- workflows ----------------------------------------------------------------------
+    def cancel_raw(self, job_id: str) -> str | None:
+        """Delete the waiting row whose payload starts with ``job_id``'s uuid (a LIKE scan of
+        the table: an admin operation); its payload, or None."""
+        import sqlalchemy as sa
+
+        t = self.table
+        plain = f'{{"uuid":"{job_id}"%'
+        signed = "sig:" + "_" * 64 + f':{{"uuid":"{job_id}"%'
+        match = sa.or_(t.c.payload.like(plain), t.c.payload.like(signed))
+        waiting = sa.and_(t.c.reserved_at.is_(None), match)
+
+        def take(conn: Connection) -> str | None:
+            row = conn.execute(sa.select(t.c.id, t.c.payload).where(waiting).limit(1)).first()
+            if row is None:
+                return None
+            gone = conn.execute(sa.delete(t).where(t.c.id == row[0], t.c.reserved_at.is_(None)))
+            return str(row[1]) if gone.rowcount == 1 else None
+
+        return self._run(f"cancel job {job_id!r}", take)
+
+    def batches(self) -> BatchRepository:
+        """Batches in the ``batch_table`` (default ``job_batches``) of this database."""
+        if self._batch_repo is None:
+            self._batch_repo = DatabaseBatches(self.engine, self.batch_table)
+        return self._batch_repo
+
+    def cache_config(self) -> dict[str, Any]:
+        """A database cache store in this database (tables ``<jobs table>_cache``/``_locks``)."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        name = self.table.name
+        return {"driver": "database", "url": url, "table": f"{name}_cache", "lock_table": f"{name}_locks"}
+
 
 def create(config: dict[str, Any], manager: Any = None) -> DatabaseQueue:
     """The factory registered as the ``database`` queue driver."""
@@ -409,4 +448,5 @@ def create(config: dict[str, Any], manager: Any = None) -> DatabaseQueue:
         retry_after=float(config.get("retry_after", 90)),
         key=config.get("key"),
         clock=config.get("clock") or time.time,
+        batch_table=str(config.get("batch_table") or "job_batches"),
     )

@@ -28,7 +28,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from freight.connections import redis_address, redis_client
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.queue import payload as payloads
+from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
+from freight.queue.drivers.redis_batches import RedisBatches
 
 if TYPE_CHECKING:
     import redis
@@ -39,6 +42,8 @@ __all__ = ["RedisQueue", "create"]
 MAX_BATCH = 1000
 #: envelopes per RPUSH/ZADD command in ``push_raw_many``
 PUSH_CHUNK = 2000
+#: list entries read per round trip while looking for a job to cancel
+CANCEL_CHUNK = 1000
 #: with several queues, ``wait()`` blocks on each in turn for at most this many seconds
 WAIT_SLICE = 0.5
 
@@ -336,10 +341,64 @@ class RedisQueue(Queue):
                 time.sleep(min(left, 0.05))
         return False
 
+    # -- workflows ----------------------------------------------------------------------
+    def cancel_raw(self, job_id: str) -> str | None:
+        """Find the waiting envelope of ``job_id`` (delayed set first, then the ready list, read
+        in chunks on the client) and remove exactly that member; its payload, or None."""
+        try:
+            for name in {self.default_queue, *self._queue_names()}:
+                ready, delayed, _ = self.keys(name)
+                for member, _score in self.client.zscan_iter(delayed, match=f"*{job_id}*", count=500):
+                    raw = _payload_of(_text(member), job_id)
+                    if raw is not None and self.client.zrem(delayed, member):
+                        return raw
+                start = 0
+                while True:
+                    chunk = self.client.lrange(ready, start, start + CANCEL_CHUNK - 1)
+                    for member in chunk:
+                        raw = _payload_of(_text(member), job_id)
+                        if raw is not None and self.client.lrem(ready, 1, member):  # type: ignore[arg-type]
+                            return raw
+                    if len(chunk) < CANCEL_CHUNK:
+                        break
+                    start += CANCEL_CHUNK
+        except Exception as exc:
+            self._fail(exc, f"cancel job {job_id!r}")
+        return None
+
+    def _queue_names(self) -> set[str]:
+        """The queues of this prefix that hold waiting jobs (a SCAN of the server's keys)."""
+        found: set[str] = set()
+        start = len(self.prefix) + 2
+        for suffix in ("}:ready", "}:delayed"):
+            for key in self.client.scan_iter(match=f"{self.prefix}:{{*{suffix}", count=1000):
+                found.add(_text(key)[start : -len(suffix)])
+        return found
+
+    def batches(self) -> BatchRepository:
+        """Batches in redis hashes beside the queues (lua/batch_record.lua)."""
+        if self._batch_repo is None:
+            self._batch_repo = RedisBatches(self.client, self.prefix)
+        return self._batch_repo
+
+    def cache_config(self) -> dict[str, Any]:
+        """A redis cache store on this connection's client, under ``<prefix>:cache``."""
+        return {"driver": "redis", "client": self.client, "prefix": f"{self.prefix}:cache"}
+
     def close(self) -> None:
         """Close the client if this driver created it."""
         if self._owns_client:
             self.client.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
+def _payload_of(envelope: str, job_id: str) -> str | None:
+    """The payload of ``envelope`` when it is the job ``job_id`` itself, else None."""
+    raw = envelope.split("|", 2)[-1]
+    return raw if payloads.is_job(raw, job_id) else None
 
 
 def _is_cluster(client: Any) -> bool:

@@ -52,9 +52,9 @@ class SyncQueue(Queue):
             if outcome is Outcome.FAIL and self.raise_exceptions and self.runner.last_error is not None:
                 raise self.runner.last_error
 
-    def pop(self, queue: str | None = None) -> ReservedJob | None:
-        """Nothing is ever waiting: None."""
-        return None
+    def pop_many(self, queue: str | None = None, limit: int = 1) -> list[ReservedJob]:
+        """Nothing is ever waiting: an empty list."""
+        return []
 
     def ack(self, job: ReservedJob) -> None:
         """Nothing to delete."""
@@ -66,6 +66,10 @@ class SyncQueue(Queue):
     def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
         """Nothing expires."""
         return True
+
+    def cancel_raw(self, job_id: str) -> str | None:
+        """Nothing ever waits: None."""
+        return None
 
     def size(self, queue: str | None = None) -> int:
         """Always 0."""

@@ -1,0 +1,1 @@
+"""Framework integrations: :mod:`freight.contrib.django` and :mod:`freight.contrib.flask`."""

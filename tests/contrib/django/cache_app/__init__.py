@@ -1,0 +1,1 @@
+"""Django's cache test app (vendored), for running BaseCacheTests against FreightCache."""

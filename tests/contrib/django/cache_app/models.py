@@ -1,0 +1,14 @@
+# Vendored from Django 5.2.19, tests/cache/models.py (BSD licence: see django_cache_tests.py).
+from django.db import models
+from django.utils import timezone
+
+
+def expensive_calculation():
+    expensive_calculation.num_runs += 1
+    return timezone.now()
+
+
+class Poll(models.Model):
+    question = models.CharField(max_length=200)
+    answer = models.CharField(max_length=200)
+    pub_date = models.DateTimeField("date published", default=expensive_calculation)
