@@ -412,6 +412,18 @@ def test_the_testing_guide_example_passes_under_pytest(tmp_path: Path) -> None:
     assert "3 passed" in result.stdout
 
 
+# -- examples/tagged_views.py ------------------------------------------------------------------
+def test_tagged_views_demo_shows_tags_single_flight_and_flexible(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "tagged_views.py"), "--demo"], tmp_path).stdout
+    assert "10 concurrent first visits: loaded the product list 1 time(s)" in out
+    assert "next visit: cache HIT" in out
+    assert "after adding a lamp: cache MISS, products ['chair', 'desk', 'lamp']" in out
+    stale = re.search(r"stats computed #1; stale read served #1 in (\d+) ms", out)
+    assert stale and int(stale.group(1)) < 100, out  # the stale read did not wait for the 100 ms refresh
+    assert "after the background refresh: stats computed #2" in out
+    assert "stats computations: 2" in out
+
+
 # -- examples/workflows ----------------------------------------------------------------------
 def test_workflows_example_runs_a_chain_and_a_batch(tmp_path: Path) -> None:
     out = run([sys.executable, str(EXAMPLES / "workflows" / "run.py")], tmp_path).stdout
@@ -428,3 +440,25 @@ def test_workflows_example_runs_a_chain_and_a_batch(tmp_path: Path) -> None:
     assert "find_batch: processed=20 failed=0 pending=0 progress=100% finished=True cancelled=False" in out
     assert "failed jobs: 1 (the broken Resize)" in out
     assert re.search(r"[0-9a-f]{32}\s+customers\s+100%\s+20\s+0\s+0\s+finished", out), out
+
+
+# -- examples/fastapi_app, flask_app, django_project (docs/asyncio.md, flask.md, django.md) ----
+def test_fastapi_example_dispatches_async_jobs_and_caches_with_aremember(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "fastapi_app" / "run.py")], tmp_path).stdout
+    assert out.count("POST /signup") == 3 and "signups=3" in out
+    assert "GET /stats: {'signups': 3, 'welcomed': 0}" in out
+    assert "queue 'mail' holds 3 job(s)" in out and "worker ran 3 job(s) at --concurrency 10" in out
+    assert out.count("welcome ") == 3 and "welcomed: 3" in out
+
+
+def test_flask_example_runs_jobs_in_an_app_context(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "flask_app" / "run.py")], tmp_path).stdout
+    assert "POST /orders scones: 202, waiting=2" in out and "flask freight work exited 0" in out
+    assert "shipped tea from teashop" in out and "shipped scones from teashop" in out
+
+
+def test_django_example_runs_a_task_with_manage_py_freight_work(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "django_project" / "run.py")], tmp_path).stdout
+    assert "cache.get: {'text': 'hello'} | visits: 1" in out
+    assert "manage.py freight work exited 0" in out
+    assert re.search(r"task \w+: SUCCESSFUL, return value 35.4", out), out
