@@ -61,11 +61,19 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
     command = [sys.executable, "-m", "freight", "schedule:work", "--app", "scheduled:app"]
     print(f"$ python {' '.join(command[1:])}   (twice, for {seconds:g} s)")
-    schedulers = [subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL) for _ in range(2)]
+    schedulers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for _ in range(2)
+    ]
+    for proc in schedulers:  # "Scheduler started with 4 event(s)."
+        assert proc.stdout is not None
+        print(proc.stdout.readline(), end="")
     time.sleep(seconds)
     for proc in schedulers:
         proc.send_signal(signal.SIGTERM)  # each waits for its running tasks, then exits
-    codes = [proc.wait(60) for proc in schedulers]
+    for proc in schedulers:
+        print(proc.communicate(timeout=60)[0], end="")
+    codes = [proc.returncode for proc in schedulers]
     print(f"schedulers exited with {codes}")
 
     dues = [line.split() for line in HEARTBEATS.read_text(encoding="utf-8").splitlines()]

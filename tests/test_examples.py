@@ -412,6 +412,18 @@ def test_the_testing_guide_example_passes_under_pytest(tmp_path: Path) -> None:
     assert "3 passed" in result.stdout
 
 
+# -- examples/tagged_views.py ------------------------------------------------------------------
+def test_tagged_views_demo_shows_tags_single_flight_and_flexible(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "tagged_views.py"), "--demo"], tmp_path).stdout
+    assert "10 concurrent first visits: loaded the product list 1 time(s)" in out
+    assert "next visit: cache HIT" in out
+    assert "after adding a lamp: cache MISS, products ['chair', 'desk', 'lamp']" in out
+    stale = re.search(r"stats computed #1; stale read served #1 in (\d+) ms", out)
+    assert stale and int(stale.group(1)) < 100, out  # the stale read did not wait for the 100 ms refresh
+    assert "after the background refresh: stats computed #2" in out
+    assert "stats computations: 2" in out
+
+
 # -- examples/workflows ----------------------------------------------------------------------
 def test_workflows_example_runs_a_chain_and_a_batch(tmp_path: Path) -> None:
     out = run([sys.executable, str(EXAMPLES / "workflows" / "run.py")], tmp_path).stdout

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from freight.config import load_config
 from freight.errors import ConfigurationError
@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from freight.metrics import CacheMetrics
     from freight.queue.manager import QueueManager
     from freight.schedule.schedule import Schedule
+    from freight.warmup import Warmers
 
 __all__ = ["Application", "current_app"]
 
 ConfigSource = Mapping[str, Any] | str | os.PathLike[str] | None
+F = TypeVar("F", bound=Callable[[], Any])
 
 
 class Application:
@@ -39,6 +41,7 @@ class Application:
         #: what records the cache stores' counters (None until cache() or when metrics are off)
         self.cache_metrics: CacheMetrics | None = None
         self._schedule: Schedule | None = None
+        self._warmers: Warmers | None = None
         self.make_current()
 
     @classmethod
@@ -59,6 +62,7 @@ class Application:
     def cache(self) -> CacheManager:
         """The cache manager (created on first use)."""
         if self._cache is None:
+            from freight import warmup  # noqa: F401  (installs the queued refresh of flexible)
             from freight.cache.manager import CacheManager
             from freight.metrics import cache_metrics
 
@@ -103,6 +107,35 @@ class Application:
                 if self._schedule is None:
                     self._schedule = Schedule(self)
         return self._schedule
+
+    @property
+    def warmers(self) -> Warmers:
+        """The registered cache warmers by name (``python -m freight cache:warm`` runs them)."""
+        if self._warmers is None:
+            from freight.warmup import Warmers  # imports the queue layer only when warmers are used
+
+            with self._guard:
+                if self._warmers is None:
+                    self._warmers = Warmers()
+        return self._warmers
+
+    def warmer(
+        self,
+        name: str,
+        *,
+        ttl: float | None = None,
+        key: str | None = None,
+        store: str | None = None,
+        tags: Iterable[str] = (),
+    ) -> Callable[[F], F]:
+        """Decorator registering a cache warmer: its return value is stored under ``key`` (default
+        ``name``) in ``store`` for ``ttl`` seconds (None: forever), tagged with ``tags``."""
+
+        def register(fn: F) -> F:
+            self.warmers.add(name, fn, ttl=ttl, key=key, store=store, tags=tags)
+            return fn
+
+        return register
 
     def close(self) -> None:
         """Close every resolved store and connection (``with Application(...) as app:`` does it

@@ -10,6 +10,7 @@ waits at a barrier so the processes really collide, and every wait is bounded.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -32,6 +33,9 @@ FUNNEL_ROUNDS = 5
 LIMIT = 20
 LIMITER_CALLS = 5
 WINDOW_START = 1_900_000_000.0
+FLIGHT_PROCESSES = 4
+FLIGHT_THREADS = 8
+BUILD_SECONDS = 0.5
 TIMEOUT = 90.0
 PRELOAD = [
     "freight.cache.manager",
@@ -139,7 +143,29 @@ def _attempts(cache: Repository, index: int, shared: Any) -> list[list[bool]]:
     return outcomes
 
 
+def _single_flight(cache: Repository, index: int, shared: Any) -> list[str]:
+    """FLIGHT_THREADS threads call remember on one cold key whose builder takes BUILD_SECONDS."""
+
+    def build() -> str:
+        with shared.get_lock():
+            shared.value += 1
+        time.sleep(BUILD_SECONDS)
+        return f"built by {index}"
+
+    got: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(cache.remember("report", 60, build, lock_wait=TIMEOUT)))
+        for _ in range(FLIGHT_THREADS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    return got
+
+
 TASKS: dict[str, Callable[[Repository, int, Any], Any]] = {
+    "single_flight": _single_flight,
     "increment": _increments,
     "lock": _locks,
     "add": _adds,
@@ -235,3 +261,14 @@ def test_attempt_allows_exactly_the_limit_per_window_across_eight_processes(conf
     for window in (0, 1):
         allowed = sum(sum(values[window]) for values in outcomes.values())
         assert allowed == LIMIT, f"window {window}: {allowed} attempts allowed, expected exactly {LIMIT}"
+
+
+def test_single_flight_builds_a_cold_key_once_across_four_processes_of_eight_threads(
+    config: dict[str, Any],
+) -> None:
+    builds = _context().Value("i", 0)  # type: ignore[attr-defined]
+    outcomes = _run("single_flight", config, builds, workers=FLIGHT_PROCESSES)
+    values = [v for got in outcomes.values() for v in got]
+    assert len(values) == FLIGHT_PROCESSES * FLIGHT_THREADS, "every caller got a value"
+    assert builds.value == 1, f"the builder ran {builds.value} times"
+    assert len(set(values)) == 1, "every caller got the one value that was built"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -407,3 +408,20 @@ def test_sqlite_cells_of_the_wrong_type_read_as_misses(sqlite_url: str, unique: 
             store.increment("text")
     finally:
         store.drop_tables()
+
+
+def test_a_tag_flush_really_deletes_its_members_rows(store: DatabaseStore) -> None:
+    from freight.cache.repository import Repository
+
+    cache = Repository(store, clock=store.clock)
+    cache.put_many({f"k{i}": i for i in range(2000)}, 600, tags=["bulk"])
+    cache.put("spared", 1, 600, tags=["other"])
+    before = rows(store)
+    assert sum(1 for k in before if k.startswith(f"{store.key_prefix}k")) == 2000
+    started = time.monotonic()
+    assert cache.flush_tags("bulk") == 2000
+    assert time.monotonic() - started < 10, "gone within seconds"
+    after = rows(store)
+    assert not [k for k in after if k.startswith(f"{store.key_prefix}k")], "the rows are deleted, not hidden"
+    assert f"{store.key_prefix}spared" in after
+    assert len(after) < 20, f"no member records left behind: {sorted(after)}"

@@ -205,3 +205,63 @@ def test_a_client_handed_in_is_used_and_not_closed(redis_url: str, unique: str, 
     manager.purge()
     assert client.get(f"{unique}:1:k") == b"1", "purge() must not close the application's client"
     client.close()
+
+
+TAGGED_KEYS = 2000
+
+
+def test_a_tag_flush_really_deletes_its_members_from_the_server(
+    redis_url: str, unique: str, raw: redis.Redis
+) -> None:
+    cache = CacheManager(
+        {"default": "r", "prefix": unique, "stores": {"r": {"driver": "redis", "url": redis_url}}}
+    )
+    try:
+        repo = cache.store()
+        repo.put_many({f"k{i}": i for i in range(TAGGED_KEYS)}, 600, tags=["bulk"])
+        repo.put("spared", 1, 600, tags=["other"])
+        assert len(list(raw.scan_iter(match=f"{unique}:1:k*", count=1000))) == TAGGED_KEYS
+        assert repo.flush_tags("bulk") == TAGGED_KEYS
+        assert not list(raw.scan_iter(match=f"{unique}:1:k*", count=1000)), "the members are gone, not hidden"
+        assert raw.get(f"{unique}:1:spared") is not None
+        meta = sorted(k.decode() for k in raw.scan_iter(match=f"{unique}:1#t:*", count=1000))
+        assert meta == [f"{unique}:1#t:{part}" for part in ("v:bulk", "v:other", "z:other")]
+        assert all(0 < raw.pttl(k) <= 600_000 for k in meta), "tag metadata lives no longer than its members"
+    finally:
+        cache.purge()
+
+
+def test_a_tagged_read_is_one_round_trip(redis_url: str, unique: str) -> None:
+    cache = CacheManager(
+        {"default": "r", "prefix": unique, "stores": {"r": {"driver": "redis", "url": redis_url}}}
+    )
+    try:
+        tagged = cache.tags("a", "b")
+        tagged.put("k", "v", 60)
+        client = cache.store().store.client  # type: ignore[attr-defined]
+        sent: list[Any] = []
+        original = client.execute_command
+        client.execute_command = lambda *args, **kw: sent.append(args[0]) or original(*args, **kw)
+        assert tagged.get("k") == "v"
+        assert sent == ["EVALSHA"], f"one script call, not {sent}"
+    finally:
+        cache.purge()
+
+
+def test_tag_metadata_ttl_is_raised_by_a_longer_member_never_lowered(
+    redis_url: str, unique: str, raw: redis.Redis
+) -> None:
+    cache = CacheManager(
+        {"default": "r", "prefix": unique, "stores": {"r": {"driver": "redis", "url": redis_url}}}
+    )
+    try:
+        cache.put("long", 1, 1000, tags=["t"])
+        cache.put("short", 1, 10, tags=["t"])
+        for part in ("v:t", "z:t"):
+            assert raw.pttl(f"{unique}:1#t:{part}") > 900_000, (
+                "a short write never lowers the tag's TTL (cashews)"
+            )
+        cache.put("forever", 1, None, tags=["t"])
+        assert raw.pttl(f"{unique}:1#t:v:t") == -1 and raw.pttl(f"{unique}:1#t:z:t") == -1
+    finally:
+        cache.purge()

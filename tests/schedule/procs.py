@@ -56,9 +56,6 @@ getattr(event, "every_" + every)()
 """
 
 
-GRACE = ["--grace", "10"]
-
-
 @dataclass
 class Cluster:
     """Scheduler processes started in ``directory`` with one environment."""
@@ -66,6 +63,11 @@ class Cluster:
     directory: Path
     env: dict[str, str]
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    grace: str = "10"
+
+    @property
+    def options(self) -> list[str]:
+        return ["--grace", self.grace]
 
     @property
     def log(self) -> Path:
@@ -77,10 +79,18 @@ class Cluster:
         for _ in range(n):
             out = self.directory / f"scheduler-{len(self.procs)}.out"
             with out.open("wb") as fh:
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "freight",
+                    "schedule:work",
+                    "--app",
+                    "schedapp:app",
+                    *self.options,
+                ]
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "freight", "schedule:work", "--app", "schedapp:app", *GRACE],
-                    cwd=self.directory, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
-                )  # fmt: skip
+                    argv, cwd=self.directory, env=self.env, stdout=fh, stderr=subprocess.STDOUT
+                )
             self.procs.append(proc)
             started.append((proc, out))
         deadline = time.monotonic() + 30

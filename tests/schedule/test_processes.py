@@ -8,6 +8,7 @@ and 60 s, a 25 s callable).
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections import Counter
@@ -105,24 +106,32 @@ def test_killing_the_scheduler_that_fired_last_misses_and_doubles_nothing(
         print(f"\n[schedule] {kills} SIGKILLs: {fired} runs, {expected} due times checked")
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(300)
 def test_without_overlapping_never_runs_twice_at_once_and_a_dead_holder_frees_the_lock(
     redis_url: str, unique: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = {
         "cache": {"default": "r", "prefix": unique, "stores": {"r": {"driver": "redis", "url": redis_url}}}
     }
-    runtime, expires = (25.0, 15.0) if soak() else (2.5, 3.0)
+    runtime, expires = (25.0, 15.0) if soak() else (2.5, 6.0)  # refreshed every expires / 3
     group = cluster(tmp_path, config, SCHED_EVERY=EVERY, SCHED_SLOW=str(runtime), SCHED_EXPIRES=str(expires))
+    group.grace = str(runtime + 10)  # SIGTERM at the end lets the run going finish
     procs = {proc.pid: proc for proc in group.start(2)}
-    time.sleep(3 * runtime)
-    # kill the process running the callable now; the lock lapses within `expires`
-    holder = group.lines("start")[-1]
-    victim = procs.pop(int(holder[1]))
+    time.sleep(40 if soak() else 2 * runtime)  # several runs, and due times skipped meanwhile
+    # kill the process running the callable now (a start without its end); the lock lapses within `expires`
+    deadline = time.monotonic() + 3 * runtime
+    while True:
+        ended = {(f[0], f[1]) for f in group.lines("end")}
+        going = [f for f in group.lines("start") if (f[0], f[1]) not in ended]
+        if going or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert going, group.output()
+    victim = procs.pop(int(going[-1][1]))
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     killed_at = time.time()
-    time.sleep(expires + 2 * runtime)
+    time.sleep(expires + runtime + PERIOD)
     assert group.stop().count(0) == 1, group.output()
     CacheManager(config["cache"]).store().flush()
 
@@ -133,7 +142,37 @@ def test_without_overlapping_never_runs_twice_at_once_and_a_dead_holder_frees_th
         assert next_start >= end, f"two runs overlapped: {spans}"
     after = [start for start, _ in spans if start > killed_at]
     assert after, "no run after the holder died"
-    assert after[0] - killed_at <= expires + PERIOD + 1.5, (after[0] - killed_at, spans)
+    assert after[0] - killed_at <= expires + PERIOD + 3, (after[0] - killed_at, spans)
     with capsys.disabled():
         gap = after[0] - killed_at
         print(f"\n[schedule] overlap: {len(spans)} runs of {runtime} s; next run {gap:.1f} s after the kill")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("grace", "runtime", "finishes"), [(10.0, 3.0, True), (0.5, 8.0, False)], ids=["waits", "gives-up"]
+)
+def test_sigterm_waits_for_a_running_callable_up_to_the_grace_period(
+    grace: float, runtime: float, finishes: bool, tmp_path: Path
+) -> None:
+    config = {
+        "cache": {"default": "file", "stores": {"file": {"driver": "file", "path": str(tmp_path / "c")}}}
+    }
+    group = cluster(tmp_path, config, SCHED_EVERY="second", SCHED_SLOW=str(runtime), SCHED_EXPIRES="30")
+    group.grace = str(grace)
+    (proc,) = group.start()
+    deadline = time.monotonic() + 10
+    while not group.lines("start"):
+        assert time.monotonic() < deadline, group.output()
+        time.sleep(0.05)
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(30)
+    waited = time.monotonic() - signalled
+    starts, ends = group.lines("start"), group.lines("end")
+    assert len(starts) == 1  # no new run after SIGTERM
+    if finishes:
+        assert code == 0 and len(ends) == 1 and 1.5 < waited < 10, (code, waited, group.output())
+    else:
+        assert code == 1 and ends == [] and waited < 5, (code, waited, group.output())
+        assert re.search(r"still going after \d+ s: slow", group.output()), group.output()

@@ -229,3 +229,21 @@ def test_a_slow_callable_does_not_delay_the_next_due_time(recorder: Recorder) ->
     gate.set()
     assert scheduler.wait_idle(5)
     assert recorder.dues["fast"] == [T0, T0 + 10, T0 + 20]
+
+
+def test_a_run_whose_thread_cannot_start_is_logged_and_frees_its_lock(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = array_app()
+    event = app.schedule().call(print).every_minute().without_overlapping().name("p")
+
+    def no_threads(fn: object, name: str) -> None:
+        raise RuntimeError("can't start new thread")
+
+    clock = FakeClock(T0 - 1)
+    scheduler = Scheduler(app.schedule(), clock=clock, spawn=no_threads)
+    scheduler.start()
+    clock.now = T0
+    assert scheduler.tick() == 0 and scheduler.running() == []
+    assert "cannot start its thread: can't start new thread" in caplog.text
+    assert app.schedule().state().overlap_lock(event).acquire()

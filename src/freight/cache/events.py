@@ -22,6 +22,10 @@ __all__ = [
     "KeyIncremented",
     "KeyWritten",
     "Listener",
+    "LockWaited",
+    "SingleFlightWaited",
+    "TagsFlushed",
+    "ValueRefreshed",
 ]
 
 
@@ -85,6 +89,37 @@ class CacheFailedOver(CacheEvent):
 
     failed: str
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class TagsFlushed(CacheEvent):
+    """Every entry tagged with one of ``tags`` became a miss; ``deleted`` member keys were removed."""
+
+    tags: tuple[str, ...]
+    deleted: int
+
+
+@dataclass(frozen=True, slots=True)
+class SingleFlightWaited(KeyEvent):
+    """A ``remember`` in this process waited ``seconds`` for another thread computing ``key``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class LockWaited(KeyEvent):
+    """A ``remember`` waited ``seconds`` while another process computed ``key``; ``computed`` when
+    it gave up (``lock_wait`` passed, or the computer died) and computed the value itself."""
+
+    seconds: float
+    computed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ValueRefreshed(KeyEvent):
+    """``flexible`` (or ``beta``) recomputed ``key`` ahead of its expiry, in ``seconds``."""
+
+    seconds: float
 
 
 #: a callable receiving every event

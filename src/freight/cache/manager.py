@@ -17,11 +17,13 @@ from typing import Any, TypeVar
 
 from freight.cache.async_repository import Builder
 from freight.cache.events import CacheEvent, Listener
+from freight.cache.flight import DEFAULT_LOCK_WAIT
 from freight.cache.funnel import Funnel
 from freight.cache.limiter import RateLimiter
 from freight.cache.lock import Lock
-from freight.cache.repository import Repository
+from freight.cache.repository import Repository, Tags
 from freight.cache.stores.base import Clock, Store
+from freight.cache.views import Namespace, TaggedCache
 from freight.errors import ConfigurationError
 from freight.manager import DriverFactory, Manager, import_object
 from freight.serialization import make_codec
@@ -145,41 +147,82 @@ class CacheManager(Manager[Repository]):
         """See :meth:`Repository.pull`."""
         return self.store().pull(key, default)
 
-    def put(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+    def put(self, key: str, value: Any, ttl: Duration | None = None, *, tags: Tags = None) -> bool:
         """See :meth:`Repository.put`."""
-        return self.store().put(key, value, ttl)
+        return self.store().put(key, value, ttl, tags=tags)
 
-    def put_many(self, values: Mapping[str, Any], ttl: Duration | None = None) -> bool:
+    def put_many(self, values: Mapping[str, Any], ttl: Duration | None = None, *, tags: Tags = None) -> bool:
         """See :meth:`Repository.put_many`."""
-        return self.store().put_many(values, ttl)
+        return self.store().put_many(values, ttl, tags=tags)
 
-    def add(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+    def add(self, key: str, value: Any, ttl: Duration | None = None, *, tags: Tags = None) -> bool:
         """See :meth:`Repository.add`."""
-        return self.store().add(key, value, ttl)
+        return self.store().add(key, value, ttl, tags=tags)
 
-    def forever(self, key: str, value: Any) -> bool:
+    def forever(self, key: str, value: Any, *, tags: Tags = None) -> bool:
         """See :meth:`Repository.forever`."""
-        return self.store().forever(key, value)
+        return self.store().forever(key, value, tags=tags)
 
     def forget(self, key: str) -> bool:
         """See :meth:`Repository.forget`."""
         return self.store().forget(key)
 
-    def increment(self, key: str, by: int = 1) -> int:
+    def increment(self, key: str, by: int = 1, *, tags: Tags = None) -> int:
         """See :meth:`Repository.increment`."""
-        return self.store().increment(key, by)
+        return self.store().increment(key, by, tags=tags)
 
     def decrement(self, key: str, by: int = 1) -> int:
         """See :meth:`Repository.decrement`."""
         return self.store().decrement(key, by)
 
-    def remember(self, key: str, ttl: Duration | None, fn: Callable[[], R]) -> R:
+    def remember(
+        self,
+        key: str,
+        ttl: Duration | None,
+        fn: Callable[[], R],
+        *,
+        tags: Tags = None,
+        lock: bool = True,
+        lock_wait: float = DEFAULT_LOCK_WAIT,
+        beta: float = 0.0,
+    ) -> R:
         """See :meth:`Repository.remember`."""
-        return self.store().remember(key, ttl, fn)
+        return self.store().remember(key, ttl, fn, tags=tags, lock=lock, lock_wait=lock_wait, beta=beta)
 
-    def remember_forever(self, key: str, fn: Callable[[], R]) -> R:
+    def remember_forever(self, key: str, fn: Callable[[], R], **options: Any) -> R:
         """See :meth:`Repository.remember_forever`."""
-        return self.store().remember_forever(key, fn)
+        return self.store().remember_forever(key, fn, **options)
+
+    def flexible(
+        self,
+        key: str,
+        ttl: tuple[Duration, Duration],
+        fn: Callable[[], R],
+        *,
+        tags: Tags = None,
+        defer: str = "thread",
+        lock_wait: float = DEFAULT_LOCK_WAIT,
+    ) -> R:
+        """See :meth:`Repository.flexible`."""
+        return self.store().flexible(key, ttl, fn, tags=tags, defer=defer, lock_wait=lock_wait)
+
+    def refresh(
+        self, key: str, ttl: tuple[Duration, Duration], fn: Callable[[], Any], *, tags: Tags = None
+    ) -> None:
+        """See :meth:`Repository.refresh`."""
+        self.store().refresh(key, ttl, fn, tags=tags)
+
+    def tags(self, *names: str) -> TaggedCache:
+        """See :meth:`Repository.tags`."""
+        return self.store().tags(*names)
+
+    def flush_tags(self, *names: str) -> int:
+        """See :meth:`Repository.flush_tags`."""
+        return self.store().flush_tags(*names)
+
+    def namespace(self, name: str) -> Namespace:
+        """See :meth:`Repository.namespace`."""
+        return self.store().namespace(name)
 
     def touch(self, key: str, ttl: Duration | None) -> bool:
         """See :meth:`Repository.touch`."""

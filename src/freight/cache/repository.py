@@ -23,11 +23,16 @@ from freight.cache.events import (
     KeyIncremented,
     KeyWritten,
     Listener,
+    TagsFlushed,
 )
+from freight.cache.flight import DEFAULT_LOCK_WAIT, FlightHooks, Flights, queue_refresh
 from freight.cache.funnel import Funnel
 from freight.cache.limiter import RateLimiter
 from freight.cache.lock import Lock
-from freight.cache.stores.base import Clock, Store
+from freight.cache.stores.base import Clock, Store, escape_prefix
+from freight.cache.tags import MARK as TAG_MARK
+from freight.cache.tags import TagOps, check_tags
+from freight.cache.views import Namespace, TaggedCache
 from freight.errors import InvalidKeyError, SerializationError
 from freight.serialization import Codec, JsonCodec
 from freight.timeutil import Duration, seconds_from
@@ -37,6 +42,10 @@ __all__ = ["Repository"]
 log = logging.getLogger("freight.cache")
 
 R = TypeVar("R")
+#: the tags of a write: None (untagged), one tag, or several
+Tags = Iterable[str] | None
+#: counters of :meth:`Repository.stats` beyond hits, misses, writes and forgets
+EXTRA_STATS = ("tag_flushes", "flight_waits", "lock_waits", "refreshes")
 _MISSING: Any = object()
 
 
@@ -66,6 +75,10 @@ class Repository(AsyncMethods):
         self._misses = 0
         self._writes = 0
         self._forgets = 0
+        self._tag_ops: TagOps | None = None
+        self._flights: Flights | None = None
+        #: counters of the round 2 features (tag flushes, single-flight and lock waits)
+        self.extra_stats: dict[str, int] = dict.fromkeys(EXTRA_STATS, 0)
 
     # -- reading ------------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
@@ -111,9 +124,9 @@ class Repository(AsyncMethods):
         return value
 
     # -- writing ------------------------------------------------------------------------
-    def put(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+    def put(self, key: str, value: Any, ttl: Duration | None = None, *, tags: Tags = None) -> bool:
         """Store ``value`` for ``ttl`` (None: forever; seconds, timedelta or datetime; ``<= 0``
-        removes the key and returns True)."""
+        removes the key and returns True), tagged with ``tags`` if given."""
         if not isinstance(key, str):
             raise _bad_key(key)
         if ttl is None:
@@ -127,16 +140,19 @@ class Repository(AsyncMethods):
             data = self._dumps(value)
         except SerializationError as exc:
             raise self._encode_error(key, exc) from exc
-        ok = self._put(key, data, seconds)
+        if tags is None:
+            ok = self._put(key, data, seconds)
+        else:
+            ok = self._tagging().put(key, data, seconds, self._tag_list(tags))
         if ok:
             self._writes += 1
             if self._listeners:
                 self._emit(KeyWritten(self.name, key, value, seconds))
         return ok
 
-    def put_many(self, values: Mapping[str, Any], ttl: Duration | None = None) -> bool:
-        """Store every item of ``values`` with one TTL; nothing is written if any value cannot be
-        encoded."""
+    def put_many(self, values: Mapping[str, Any], ttl: Duration | None = None, *, tags: Tags = None) -> bool:
+        """Store every item of ``values`` with one TTL (tagged with ``tags`` if given); nothing is
+        written if any value cannot be encoded."""
         encoded: dict[str, bytes] = {}
         for key, value in values.items():
             if not isinstance(key, str):
@@ -152,7 +168,10 @@ class Repository(AsyncMethods):
             return True
         if not encoded:
             return True
-        ok = self.store.put_many(encoded, seconds)
+        if tags is None:
+            ok = self.store.put_many(encoded, seconds)
+        else:
+            ok = self._tagging().put_many(encoded, seconds, self._tag_list(tags))
         if ok:
             self._writes += len(encoded)
             if self._listeners:
@@ -160,7 +179,7 @@ class Repository(AsyncMethods):
                     self._emit(KeyWritten(self.name, key, value, seconds))
         return ok
 
-    def add(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+    def add(self, key: str, value: Any, ttl: Duration | None = None, *, tags: Tags = None) -> bool:
         """Store ``value`` only if ``key`` holds nothing, atomically; True when it was stored."""
         if not isinstance(key, str):
             raise _bad_key(key)
@@ -171,16 +190,19 @@ class Repository(AsyncMethods):
             data = self._dumps(value)
         except SerializationError as exc:
             raise self._encode_error(key, exc) from exc
-        added = self.store.add(key, data, seconds)
+        if tags is None:
+            added = self.store.add(key, data, seconds)
+        else:
+            added = self._tagging().add(key, data, seconds, self._tag_list(tags))
         if added:
             self._writes += 1
             if self._listeners:
                 self._emit(KeyWritten(self.name, key, value, seconds))
         return added
 
-    def forever(self, key: str, value: Any) -> bool:
+    def forever(self, key: str, value: Any, *, tags: Tags = None) -> bool:
         """Store ``value`` with no expiry."""
-        return self.put(key, value, None)
+        return self.put(key, value, None, tags=tags)
 
     def forget(self, key: str) -> bool:
         """Remove ``key``; True when there was an entry to remove."""
@@ -192,13 +214,15 @@ class Repository(AsyncMethods):
             self._emit(KeyForgotten(self.name, key, existed))
         return existed
 
-    def increment(self, key: str, by: int = 1) -> int:
+    def increment(self, key: str, by: int = 1, *, tags: Tags = None) -> int:
         """Atomically add ``by`` to the integer under ``key`` (a missing key starts at 0); keeps its
-        TTL."""
+        TTL. With ``tags``, a flush of them deletes the counter."""
         if not isinstance(key, str):
             raise _bad_key(key)
         if isinstance(by, bool) or not isinstance(by, int):
             raise TypeError(f"increment step must be an int, not {type(by).__name__}")
+        if tags is not None:
+            self._tagging().register(key, None, self._tag_list(tags))
         value = self.store.increment(key, by)
         self._writes += 1
         if self._listeners:
@@ -211,21 +235,86 @@ class Repository(AsyncMethods):
             raise TypeError(f"decrement step must be an int, not {type(by).__name__}")
         return self.increment(key, -by)
 
-    def remember(self, key: str, ttl: Duration | None, fn: Callable[[], R]) -> R:
-        """The value under ``key``; on a miss, ``fn()`` is called, stored for ``ttl`` and
-        returned."""
+    def remember(
+        self,
+        key: str,
+        ttl: Duration | None,
+        fn: Callable[[], R],
+        *,
+        tags: Tags = None,
+        lock: bool = True,
+        lock_wait: float = DEFAULT_LOCK_WAIT,
+        beta: float = 0.0,
+    ) -> R:
+        """The value under ``key``; on a miss ``fn()`` is computed once (across threads and, through
+        the store's lock, processes; others wait up to ``lock_wait`` seconds for it), stored for
+        ``ttl`` and returned. ``lock=False``: every caller computes. ``beta > 0``: XFetch early
+        refresh."""
         if not isinstance(key, str):
             raise _bad_key(key)
-        value = self._lookup(key)
-        if value is not _MISSING:
-            return value  # type: ignore[no-any-return]
-        computed = fn()
-        self.put(key, computed, ttl)
-        return computed
+        if not beta:
+            value = self._lookup(key)
+            if value is not _MISSING:
+                return value  # type: ignore[no-any-return]
+            return self._flights_of().remember(key, ttl, fn, tags, lock, lock_wait)  # type: ignore[no-any-return]
+        return self._flights_of().xfetch(key, ttl, fn, tags, beta, lock, lock_wait)  # type: ignore[no-any-return]
 
-    def remember_forever(self, key: str, fn: Callable[[], R]) -> R:
+    def remember_forever(self, key: str, fn: Callable[[], R], **options: Any) -> R:
         """Like :meth:`remember`, storing the computed value with no expiry."""
-        return self.remember(key, None, fn)
+        return self.remember(key, None, fn, **options)
+
+    def flexible(
+        self,
+        key: str,
+        ttl: tuple[Duration, Duration],
+        fn: Callable[[], R],
+        *,
+        tags: Tags = None,
+        defer: str = "thread",
+        lock_wait: float = DEFAULT_LOCK_WAIT,
+    ) -> R:
+        """Stale-while-revalidate: fresh for ``ttl[0]`` seconds, then served stale until ``ttl[1]``
+        while one background refresh (``defer="thread"`` or ``"queue"``) recomputes it; past
+        ``ttl[1]`` computed as :meth:`remember` does."""
+        if not isinstance(key, str):
+            raise _bad_key(key)
+        if defer not in ("thread", "queue"):
+            raise ValueError(f"flexible(defer=...) must be 'thread' or 'queue', not {defer!r}")
+        fresh, stale = (self._seconds(t) for t in ttl)
+        if not 0 <= fresh <= stale or stale <= 0:
+            raise ValueError(f"flexible ttl must be (fresh, stale) with 0 <= fresh <= stale, got {ttl!r}")
+        return self._flights_of().flexible(key, fresh, stale, fn, tags, defer, lock_wait)  # type: ignore[no-any-return]
+
+    def refresh(
+        self, key: str, ttl: tuple[Duration, Duration], fn: Callable[[], Any], *, tags: Tags = None
+    ) -> None:
+        """Recompute the ``flexible`` value ``key`` now, unless it is fresh (a queued refresh runs
+        this)."""
+        fresh, stale = (self._seconds(t) for t in ttl)
+        self._flights_of().refresh(key, fresh, stale, fn, tags)
+
+    # -- tags and namespaces -------------------------------------------------------------
+    def tags(self, *names: str) -> TaggedCache:
+        """A view writing every entry with ``names`` as tags; its ``flush()`` flushes them."""
+        self._tagging()  # reads check tags in the same round trip from now on, where the store can
+        return TaggedCache(self, self._tag_list(names))
+
+    def flush_tags(self, *names: str) -> int:
+        """Make every entry tagged with any of ``names`` a miss at once, then delete them for real
+        (in batches); the number of member keys deleted."""
+        tags = self._tag_list(names)
+        deleted = self._tagging().flush(tags)
+        self._note("tag_flushes", lambda: TagsFlushed(self.name, tuple(tags), deleted), len(tags))
+        return deleted
+
+    def namespace(self, name: str) -> Namespace:
+        """Keys in a namespace of their own; ``bump()`` invalidates all of them in O(1)."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a namespace name must be a non-empty string, got {name!r:.80}")
+        space = self.store.space("n" + escape_prefix(name))
+        inner = Repository(space, self.codec, clock=self._clock, listeners=self._listeners)
+        inner._tagging()
+        return Namespace(inner, name)
 
     def touch(self, key: str, ttl: Duration | None) -> bool:
         """Give an existing ``key`` a new TTL (None: forever; ``<= 0`` removes it); False when it is
@@ -272,17 +361,21 @@ class Repository(AsyncMethods):
 
     # -- observing ----------------------------------------------------------------------
     def stats(self) -> dict[str, int]:
-        """Counters since creation: hits, misses, writes and forgets."""
+        """Counters since creation: hits, misses, writes, forgets, tag flushes, single-flight waits
+        (a caller waited for another's computation), lock waits (for another process's) and
+        background refreshes."""
         return {
             "hits": self._hits,
             "misses": self._misses,
             "writes": self._writes,
             "forgets": self._forgets,
+            **self.extra_stats,
         }
 
     def reset_stats(self) -> None:
         """Set every counter back to zero."""
         self._hits = self._misses = self._writes = self._forgets = 0
+        self.extra_stats = dict.fromkeys(EXTRA_STATS, 0)
 
     def listen(self, listener: Listener) -> None:
         """Call ``listener`` with every event of this repository."""
@@ -291,6 +384,39 @@ class Repository(AsyncMethods):
     def close(self) -> None:
         """Close the underlying store."""
         self.store.close()
+
+    # -- helpers of the stampede module ---------------------------------------------------
+    def _peek(self, key: str, default: Any = None) -> Any:
+        """The value under ``key`` or ``default``, without counting a hit or miss."""
+        raw = self._get(key)
+        if raw is None:
+            return default
+        try:
+            return self._loads(raw)
+        except SerializationError as exc:
+            value = self._undecodable(key, raw, exc)
+            return default if value is _MISSING else value
+
+    def _note(self, stat: str, event: Callable[[], CacheEvent], count: int = 1) -> None:
+        """Count ``stat`` and, when anyone listens, emit ``event()``."""
+        self.extra_stats[stat] += count
+        if self._listeners:
+            self._emit(event())
+
+    def _seconds_of(self, ttl: Duration | None) -> float | None:
+        return None if ttl is None else self._seconds(ttl)
+
+    def _defer_refresh(self, key: str, fresh: float, stale: float, fn: Callable[[], Any], tags: Tags) -> None:
+        """Queue a ``flexible`` refresh as a job (``defer="queue"``)."""
+        tag_list = None if tags is None else self._tag_list(tags)
+        queue_refresh(self, key, fresh, stale, fn, tag_list)
+
+    def _flights_of(self) -> Flights:
+        flights = self._flights
+        if flights is None:
+            hooks = FlightHooks(self._peek, self._note, self._clock, self._seconds_of, self._defer_refresh)
+            flights = self._flights = Flights(self, hooks)
+        return flights
 
     # -- internals ----------------------------------------------------------------------
     def _lookup(self, key: str) -> Any:
@@ -304,11 +430,12 @@ class Repository(AsyncMethods):
         try:
             value = self._loads(raw)
         except SerializationError as exc:
-            self._discard(key, exc)
-            self._misses += 1
-            if self._listeners:
-                self._emit(CacheMissed(self.name, key))
-            return _MISSING
+            value = self._undecodable(key, raw, exc)  # a tagged entry lands here: no cost otherwise
+            if value is _MISSING:
+                self._misses += 1
+                if self._listeners:
+                    self._emit(CacheMissed(self.name, key))
+                return _MISSING
         self._hits += 1
         if self._listeners:
             self._emit(CacheHit(self.name, key, value))
@@ -318,8 +445,35 @@ class Repository(AsyncMethods):
         try:
             return self._loads(raw)
         except SerializationError as exc:
-            self._discard(key, exc)
-            return _MISSING
+            return self._undecodable(key, raw, exc)
+
+    def _undecodable(self, key: str, raw: bytes, exc: SerializationError) -> Any:
+        """The value of a tagged entry (``_MISSING`` if a tag was flushed since), or ``_MISSING``
+        after discarding an unreadable value."""
+        if raw[:2] == TAG_MARK:
+            inner = self._tagging().unwrap(raw)
+            if inner is None:
+                return _MISSING
+            try:
+                return self._loads(inner)
+            except SerializationError as inner_exc:
+                exc = inner_exc
+        self._discard(key, exc)
+        return _MISSING
+
+    def _tagging(self) -> TagOps:
+        """The store's tag operations; from now on this repository reads with their checked get
+        (one round trip for a tagged entry on redis)."""
+        ops = self._tag_ops
+        if ops is None:
+            ops = self._tag_ops = self.store.tag_ops()
+            self._get = ops.get
+        return ops
+
+    def _tag_list(self, tags: Iterable[str]) -> list[str]:
+        if isinstance(tags, str):
+            tags = [tags]
+        return check_tags(tags)
 
     def _count_read(self, key: str, value: Any) -> None:
         if value is _MISSING:

@@ -104,8 +104,9 @@ class Event(Frequencies, ABC):
     def run(self) -> str:
         """Do the work now, in the calling thread; returns a detail for the status (or raises)."""
 
-    def stop(self) -> None:
-        """Ask running work to end (a command's process is terminated); the default does nothing."""
+    def stop(self) -> bool:
+        """Ask running work to end (a command's processes are terminated); True if there was any."""
+        return False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label!r} {self.expression!r} {self.tz}>"
@@ -206,8 +207,9 @@ class CommandEvent(Event):
             )
         return lines[-1][:200] if lines else ""
 
-    def stop(self) -> None:
-        """Terminate the command's running processes (SIGTERM)."""
+    def stop(self) -> bool:
+        """Terminate the command's running processes (SIGTERM); True if there were any."""
         with self._guard:
             for proc in self._running:
                 proc.terminate()
+            return bool(self._running)

@@ -179,17 +179,19 @@ class Scheduler:
             self._refresh_locks(self.clock())
 
     def shutdown(self, grace_seconds: float = 30.0) -> bool:
-        """Stop, wait up to ``grace_seconds`` for running runs, then terminate running commands;
-        True when nothing was left running."""
+        """Stop, wait up to ``grace_seconds`` for running runs, then terminate running commands
+        (waiting 5 s more for them); True when nothing was left running at the deadline."""
         self.stop()
         if self.wait_idle(grace_seconds):
             return True
         left = self.running()
         log.warning("schedule: %d run(s) still going after %.0f s: %s", len(left), grace_seconds,
                     ", ".join(run.event.label for run in left))  # fmt: skip
-        for event in {run.event for run in left}:
-            event.stop()
-        return self.wait_idle(5.0)
+        terminated = {run.event for run in left if run.event.stop()}
+        deadline = time.monotonic() + 5.0
+        while terminated & {run.event for run in self.running()} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return False
 
     def run_now(self, event: Event) -> Run | None:
         """Start ``event`` now, ignoring its frequency, filters and claims (not its overlap lock)."""
@@ -260,8 +262,13 @@ class Scheduler:
         refresh = self.clock() + (event.overlap_expires or 0) / 3
         with self._idle:
             self._active[id(run)] = _Active(run, lock, refresh)
+        try:
+            self._spawn(lambda: self._execute(run, lock), f"freight-schedule:{event.label}")
+        except Exception as exc:  # no thread could be started (a process or memory limit)
+            log.error("schedule: %s due at %s not run: cannot start its thread: %s", event.label, due, exc)
+            self._finish(run, lock)
+            return None
         self.fired += 1
-        self._spawn(lambda: self._execute(run, lock), f"freight-schedule:{event.label}")
         return run
 
     def _execute(self, run: Run, lock: Lock | None) -> None:
@@ -284,11 +291,15 @@ class Scheduler:
             self.state.finished(event, run.due, started, outcome, detail)
         except FreightError as exc:
             log.error("schedule: cannot record the end of %s: %s", event.label, exc)
+        self._finish(run, lock)
+
+    def _finish(self, run: Run, lock: Lock | None) -> None:
+        """Release the run's overlap lock and forget the run."""
         if lock is not None:
             try:
                 lock.release()
             except FreightError as exc:
-                log.error("schedule: cannot release the overlap lock of %s: %s", event.label, exc)
+                log.error("schedule: cannot release the overlap lock of %s: %s", run.event.label, exc)
         with self._idle:
             self._active.pop(id(run), None)
             self._idle.notify_all()

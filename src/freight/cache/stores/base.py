@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from freight.cache.tags import TagOps
 from freight.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class Store(ABC):
         made = self._spaces.get(name)
         if made is None:
             made = copy.copy(self)  # shares the client, and this memo
+            made.__dict__.pop("_tag_ops", None)
             made.keyspace = name
             made.key_prefix = key_prefix(self.prefix, self.version, name)
             made.relayout()
@@ -163,6 +165,22 @@ class Store(ABC):
         for key, value in values.items():
             ok = self.put(key, value, seconds) and ok
         return ok
+
+    def forget_many(self, keys: Iterable[str]) -> int:
+        """Remove every key of ``keys``; how many there were (a tag flush deletes its members)."""
+        return sum(1 for key in keys if self.forget(key))
+
+    def tag_ops(self) -> TagOps:
+        """How this store keeps tags (made once): the generic :class:`TagOps` on the ``t`` key
+        space unless the store has something faster."""
+        ops: TagOps | None = self.__dict__.get("_tag_ops")
+        if ops is None:
+            ops = self._tag_ops = self.make_tag_ops()
+        return ops
+
+    def make_tag_ops(self) -> TagOps:
+        """Build :meth:`tag_ops` (redis overrides this with its scripts)."""
+        return TagOps(self, self.space("t"))
 
     def prune(self) -> int:
         """Delete expired entries the backend does not expire itself; return how many."""

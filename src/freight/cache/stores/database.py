@@ -121,6 +121,7 @@ class DatabaseStore(Store):
         self._select_many = sa.select(cache.c.key, cache.c.value, cache.c.expiration).where(
             cache.c.key.in_(keys)
         )
+        self._forget_many = sa.delete(cache).where(cache.c.key.in_(keys))
         pattern, spaces = (
             sa.bindparam("pattern", type_=sa.String()),
             sa.bindparam("spaces", type_=sa.String()),
@@ -371,6 +372,16 @@ class DatabaseStore(Store):
             rows = sorted(({"k": self._key(k), "v": v, "exp": exp} for k, v in values.items()), key=_by_key)
             self._run(self._cache.upsert, rows, "put many")
         return True
+
+    def forget_many(self, keys: Iterable[str]) -> int:
+        """DELETE ... WHERE key IN (...), :data:`MANY_CHUNK` keys per statement."""
+        stored = sorted({self._key(k) for k in keys})
+        removed = 0
+        for start in range(0, len(stored), MANY_CHUNK):
+            removed += int(
+                self._run(self._forget_many, {"keys": stored[start : start + MANY_CHUNK]}, "forget")
+            )
+        return removed
 
     def describe(self) -> str:
         """The database URL (password hidden) and table."""

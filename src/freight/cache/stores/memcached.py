@@ -268,6 +268,16 @@ class MemcachedStore(Store):
             raise self._error(exc, "put many") from exc
         return not failed
 
+    def forget_many(self, keys: Iterable[str]) -> int:
+        """delete_many: one request per server (memcached does not say how many existed)."""
+        mapped = [self._key(key) for key in keys]
+        if mapped:
+            try:
+                self.client.delete_many(mapped, noreply=False)
+            except self._errors as exc:
+                raise self._error(exc, "forget many") from exc
+        return len(mapped)
+
     def describe(self) -> str:
         """The servers, ``memcached://host:port,...``."""
         return self._address

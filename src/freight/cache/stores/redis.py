@@ -23,6 +23,8 @@ from typing import Any
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store, lock_prefix
 from freight.cache.stores.redis_async import AsyncRedisOps
+from freight.cache.stores.redis_tags import RedisTagOps
+from freight.cache.tags import TagOps
 from freight.connections import async_redis_client, redis_address, redis_client
 from freight.errors import CacheConnectionError, CacheError
 from freight.redis_topology import is_cluster
@@ -73,6 +75,8 @@ class RedisStore(Store):
         self._owns_client = owns_client
         self._address = redis_address(client)
         self._redis_error: type[Exception] = redis.RedisError
+        #: the base class of redis-py's errors (for the tag operations, see :meth:`fail`)
+        self.redis_error = self._redis_error
         self._connection_errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
         #: a Redis Cluster client: multi-key commands are split per hash slot
         self.cluster = is_cluster(client)
@@ -114,6 +118,10 @@ class RedisStore(Store):
                 f"redis cache store {self.name!r} cannot reach {self._address} ({action}): {exc}"
             )
         return CacheError(f"redis cache store {self.name!r} at {self._address} failed to {action}: {exc}")
+
+    def fail(self, exc: Exception, action: str) -> CacheError:
+        """The freight error for a redis-py exception raised while doing ``action``."""
+        return self._error(exc, action)
 
     # -- primitives -------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
@@ -191,6 +199,29 @@ class RedisStore(Store):
         except self._redis_error as exc:
             raise self._error(exc, "flush") from exc
         return True
+
+    def forget_many(self, keys: Iterable[str]) -> int:
+        """UNLINK in batches of :data:`FLUSH_BATCH` (one command per slot on a cluster)."""
+        names = [self._key(k) for k in keys]
+        removed = 0
+        try:
+            for start in range(0, len(names), FLUSH_BATCH):
+                batch = names[start : start + FLUSH_BATCH]
+                if self.cluster:
+                    removed += sum(int(self.client.unlink(name)) for name in batch)
+                else:
+                    removed += int(self.client.unlink(*batch))
+        except self._redis_error as exc:
+            raise self._error(exc, "forget many") from exc
+        return removed
+
+    def make_tag_ops(self) -> TagOps:
+        """One script per tagged read, write and flush on one server; the generic way on a cluster."""
+        if self.cluster:
+            return super().make_tag_ops()
+        meta = self.space("t")
+        assert isinstance(meta, RedisStore)
+        return RedisTagOps(self, meta)
 
     def lock(self, name: str, seconds: float = 0, owner: str | None = None) -> RedisLock:
         """A lock held in redis (SET NX PX; Lua compare-and-delete to release)."""
