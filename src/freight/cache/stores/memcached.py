@@ -29,6 +29,7 @@ from typing import Any
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store, lock_prefix
 from freight.cache.stores.memcached_clients import ThreadClients, kernel_timeout_module, timed_out
+from freight.connections import after_fork
 from freight.errors import CacheConnectionError, CacheError, MissingDependencyError
 
 __all__ = ["MemcachedLock", "MemcachedStore", "create", "expire_time", "server_key"]
@@ -100,6 +101,15 @@ class MemcachedStore(Store):
         self._unknown_command: type[Exception] = MemcacheUnknownCommandError
         #: the server's clock, for absolute TTLs (memcached keeps real time, not the test clock)
         self.server_time: Clock = time.time
+        after_fork(self, MemcachedStore._forget_sockets)
+
+    def _forget_sockets(self) -> None:
+        """In a forked child: never use the parent's sockets (each client reconnects)."""
+        if self.threads is not None:
+            self.threads.forget()
+            self._local = self.threads.local
+        if self._shared is not None:
+            self._shared.close()
 
     def relayout(self) -> None:
         """Key names follow :attr:`key_prefix`."""

@@ -246,7 +246,7 @@ class Queue(ABC):
             unique.release(self, held)
         member = payload.get("batch")
         if isinstance(member, dict) and "callback" not in member:
-            batch.settle(self, str(member["id"]), job_id, False)
+            batch.settle(self, str(member["id"]), [job_id], False)
         return True
 
     def cancel_raw(self, job_id: str) -> str | None:

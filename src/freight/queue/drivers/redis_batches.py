@@ -13,6 +13,7 @@ slot; the index is written by its own command.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -92,10 +93,12 @@ class RedisBatches(BatchRepository):
         pipe.hincrby(key, "pending", count)
         pipe.execute()
 
-    def record(self, batch_id: str, job_id: str, failed: bool, now: float) -> Tally | None:
-        """One script call (lua/batch_record.lua)."""
+    def record(self, batch_id: str, job_ids: Sequence[str], failed: bool, now: float) -> Tally | None:
+        """One script call (lua/batch_record.lua) for all of ``job_ids``."""
+        if not job_ids:
+            return None
         key = self._key(batch_id)
-        reply = self._record(keys=[key, key + ":done"], args=[job_id, "1" if failed else "0", repr(now)])
+        reply = self._record(keys=[key, key + ":done"], args=["1" if failed else "0", repr(now), *job_ids])
         if not reply:
             return None
         pending, failed_count, first, finished = (int(x) for x in reply)
