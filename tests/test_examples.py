@@ -380,6 +380,9 @@ def test_scheduled_example_fires_each_due_time_once_across_two_schedulers(tmp_pa
     listing = out.split("schedule:list --app scheduled:app\n", 1)[1]
     assert re.search(r"heartbeat \[on_one_server\] +\* \* \* \* \* \* +UTC .* ok", listing)
     assert re.search(r"nightly report +0 3 \* \* \* +Europe/Berlin +\S+ 03:00:00 CES?T +- +-", listing)
+    assert re.search(
+        r"warm front_page \[on_one_server\] +\*/2 \* \* \* \* \* +UTC .* ok: Warmed 1 of 1", listing
+    )
 
 
 # -- docs/testing.md: its application and its pytest file, run as printed ---------------------------------

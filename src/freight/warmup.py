@@ -12,7 +12,7 @@ A warmer computes a value and it is stored under its ``key`` (default: its name)
 its ``store`` (default: the default store), with its ``ttl`` and ``tags``. A warmer
 that raises leaves the old value in place (nothing is written) and is reported; the
 others still run. :func:`warm` is the plain function behind the command (the
-scheduler's ``schedule.warm(name)`` runs the command). ``--queue`` pushes one
+scheduler's ``schedule.warm(name)`` runs it). ``--queue`` pushes one
 :class:`WarmCache` job per warmer instead; the worker runs it with the warmers of the
 application it loaded.
 
