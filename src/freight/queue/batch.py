@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from freight.current import current_app
 from freight.errors import QueueError
 from freight.queue import payload as payloads
 
@@ -216,8 +217,6 @@ class Batch:
         """Store the batch and push its jobs on ``connection`` (default: the current
         Application's default connection); returns self, now with an ``id``."""
         if connection is None:
-            from freight.app import current_app
-
             connection = current_app().queue().connection()
         now = connection.clock()
         self.id = os.urandom(16).hex()

@@ -31,6 +31,7 @@ from freight.cache.stores.base import Clock, Store, lock_prefix
 from freight.cache.stores.memcached_clients import ThreadClients, kernel_timeout_module, timed_out
 from freight.connections import after_fork
 from freight.errors import CacheConnectionError, CacheError, MissingDependencyError
+from freight.manager import clock_of
 
 __all__ = ["MemcachedLock", "MemcachedStore", "create", "expire_time", "server_key"]
 
@@ -384,7 +385,7 @@ def create(config: dict[str, Any], manager: Any) -> MemcachedStore:
     timeout = float(config.get("timeout", 1.0))
     name = str(config.get("name", ""))
     prefix = str(config.get("prefix", ""))
-    clock = getattr(manager, "clock", time.time)
+    clock = clock_of(config, manager)
     version = config.get("version", 1)
     if len(servers) == 1:
         # one server: a plain client per thread (no ring, no pool), about twice as fast per call

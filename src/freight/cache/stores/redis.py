@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from importlib import resources
 from typing import Any
 
 from freight.cache.lock import Lock
@@ -27,6 +26,8 @@ from freight.cache.stores.redis_tags import RedisTagOps
 from freight.cache.tags import TagOps
 from freight.connections import async_redis_client, redis_address, redis_client
 from freight.errors import CacheConnectionError, CacheError
+from freight.lua import register
+from freight.manager import clock_of
 from freight.redis_topology import is_cluster
 
 __all__ = ["RedisLock", "RedisStore", "create"]
@@ -34,10 +35,6 @@ __all__ = ["RedisLock", "RedisStore", "create"]
 #: keys UNLINKed per round trip by flush()
 FLUSH_BATCH = 500
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "\\*?[]"})
-
-
-def _script(name: str) -> str:
-    return resources.files("freight.cache.stores").joinpath("lua", name).read_text(encoding="utf-8")
 
 
 def _ms(seconds: float) -> int:
@@ -82,8 +79,8 @@ class RedisStore(Store):
         self.cluster = is_cluster(client)
         self._kp = self.key_prefix
         self._lp = lock_prefix(prefix)
-        self._release = client.register_script(_script("release_lock.lua"))
-        self._refresh = client.register_script(_script("refresh_lock.lua"))
+        self._release = register(client, "freight.cache.stores", "release_lock")
+        self._refresh = register(client, "freight.cache.stores", "refresh_lock")
         self._aio = AsyncRedisOps(self, async_client, shared=async_shared) if async_client else None
 
     def relayout(self) -> None:
@@ -361,7 +358,7 @@ def create(config: dict[str, Any], manager: Any) -> RedisStore:
         client,
         name=str(config.get("name", "")),
         prefix=str(config.get("prefix", "")),
-        clock=getattr(manager, "clock", time.time),
+        clock=clock_of(config, manager),
         owns_client=owns,
         async_client=async_factory,
         async_shared=handed is not None,

@@ -18,16 +18,15 @@ the list holds a job and leaves it where it is.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from freight.connections import redis_address, redis_client
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.lua import register
+from freight.manager import clock_of
 from freight.queue import payload as payloads
 from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
@@ -46,30 +45,6 @@ PUSH_CHUNK = 2000
 CANCEL_CHUNK = 1000
 #: with several queues, ``wait()`` blocks on each in turn for at most this many seconds
 WAIT_SLICE = 0.5
-
-
-@cache
-def _script_source(name: str) -> str:
-    return resources.files("freight.queue.drivers").joinpath(f"lua/{name}.lua").read_text("utf-8")
-
-
-class _Script:
-    """One Lua script: called by SHA, loaded into the server on first NOSCRIPT."""
-
-    __slots__ = ("client", "missing", "sha", "source")
-
-    def __init__(self, client: Any, name: str, missing: type[Exception]) -> None:
-        self.client = client
-        self.missing = missing
-        self.source = _script_source(name)
-        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
-
-    def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        try:
-            return self.client.evalsha(self.sha, len(keys), *keys, *args)
-        except self.missing:
-            self.sha = self.client.script_load(self.source)
-            return self.client.evalsha(self.sha, len(keys), *keys, *args)
 
 
 def _reserved(member: bytes | str, queue: str, connection: str) -> ReservedJob:
@@ -136,11 +111,10 @@ class RedisQueue(Queue):
         )
         self._redis_error: type[BaseException] = redis_errors.RedisError
         self._keys: dict[str, tuple[str, str, str]] = {}
-        missing = redis_errors.NoScriptError
-        self._reserve = _Script(client, "reserve", missing)
-        self._release = _Script(client, "release", missing)
-        self._extend = _Script(client, "extend", missing)
-        self._clear = _Script(client, "clear", missing)
+        self._reserve = register(client, "freight.queue.drivers", "reserve")
+        self._release = register(client, "freight.queue.drivers", "release")
+        self._extend = register(client, "freight.queue.drivers", "extend")
+        self._clear = register(client, "freight.queue.drivers", "clear")
 
     # -- keys ---------------------------------------------------------------------------
     def keys(self, queue: str) -> tuple[str, str, str]:
@@ -427,5 +401,5 @@ def create(config: dict[str, Any], manager: Any = None) -> RedisQueue:
         queue=str(config.get("queue") or "default"),
         retry_after=float(config.get("retry_after", 90)),
         key=config.get("key"),
-        clock=config.get("clock") or time.time,
+        clock=clock_of(config, manager),
     )

@@ -14,19 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from freight.errors import QueueError
+from freight.lua import register
 from freight.queue.batch import BatchRepository, BatchState, Tally
 
 __all__ = ["RedisBatches"]
-
-
-@cache
-def _source(name: str) -> str:
-    return resources.files("freight.queue.drivers").joinpath(f"lua/{name}.lua").read_text("utf-8")
 
 
 def _text(value: Any) -> str:
@@ -44,7 +38,7 @@ class RedisBatches(BatchRepository):
         self.client = client
         self.prefix = prefix
         self.index = f"{prefix}:batches"
-        self._record = client.register_script(_source("batch_record"))  # EVALSHA, loads on NOSCRIPT
+        self._record = register(client, "freight.queue.drivers", "batch_record")
 
     def _key(self, batch_id: str) -> str:
         return f"{self.prefix}:batch:{{{batch_id}}}"
