@@ -223,11 +223,13 @@ def test_a_transaction_aborted_by_a_deadlock_is_run_again(
 
 def test_round_trips_per_operation(dq: DatabaseQueue, sql_kind: str) -> None:
     """One statement to reserve on PostgreSQL (two elsewhere), one DELETE per ack batch,
-    one INSERT per bulk chunk."""
+    one INSERT per bulk chunk (one COPY on PostgreSQL)."""
     dq.size()
     with statements(dq) as seen:
         dq.push_raw_many([(raw(i), dq.default_queue, 0) for i in range(50)])
-    assert seen == ["INSERT"]
+    # PostgreSQL: one COPY on a raw psycopg connection, which SQLAlchemy's events do not see
+    assert seen == ([] if sql_kind == "postgres" else ["INSERT"])
+    assert dq.size() == 50
     with statements(dq) as seen:
         jobs = dq.pop_many(limit=50)
     assert len(jobs) == 50
@@ -316,9 +318,10 @@ def test_postgres_pushes_wait_for_the_flush_and_acks_only_when_asked(
     assert synchronous_commit(queue._writer) == "on"
     assert synchronous_commit(queue._settler) == ("on" if durable_acks else "off")
     queue.size()  # creates the table
-    with statements(queue) as seen:
-        queue.push_raw(raw(1), queue.default_queue)
-    assert seen == ["INSERT"]
+    # the push goes through its own pool (raw psycopg, no pre-ping), committing synchronously
+    assert synchronous_commit(queue._pusher) == "on"
+    queue.push_raw(raw(1), queue.default_queue)
+    assert queue.size() == 1
     engines: list[Any] = []
     sa.event.listen(queue._settler, "before_cursor_execute", lambda conn, *a: engines.append(conn.engine))
     jobs = queue.pop_many(limit=5)

@@ -71,6 +71,10 @@ class Queue(ABC):
     persistent: ClassVar[bool] = True
     #: True when wait() blocks on the server and returns as soon as a job is pushed
     wakes_on_push: ClassVar[bool] = False
+    #: True when an idle worker should poll adaptively (50 ms after work, doubling up to
+    #: --sleep): wait() polls, and stops early for a job falling due, so short polls cost
+    #: only queries
+    adaptive_poll: ClassVar[bool] = False
     #: False when a released job runs again at once whatever its delay (sync), so a job held
     #: back by a middleware spends its try there (else it would run again and again)
     honours_delays: ClassVar[bool] = True

@@ -56,6 +56,8 @@ class DatabaseQueue(Queue):
     driver = "database"
     #: wait() polls: a push is seen when the wait ends
     wakes_on_push: ClassVar[bool] = False
+    #: an idle worker polls 50 ms after work, doubling up to --sleep
+    adaptive_poll: ClassVar[bool] = True
     #: ack_many deletes a batch in one round trip
     batch_acks: ClassVar[bool] = True
     #: jobs live in a table that create_tables() makes
