@@ -105,10 +105,13 @@ def django_database(backend: str) -> Callable[[Env], CacheCase]:
 
         alias = "pg" if backend == "postgres" else "default"
         table = f"{env.prefix}_djcache_{'pg' if alias == 'pg' else 'sq'}"
+        from django.db.models import DateTimeField
+
+        expires = DateTimeField().db_type(connections[alias])  # the column type createcachetable uses
         with connections[alias].cursor() as cursor:
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} (cache_key varchar(255) NOT NULL PRIMARY KEY, "
-                "value text NOT NULL, expires timestamp NOT NULL)"
+                f"value text NOT NULL, expires {expires} NOT NULL)"
             )
         options = {"MAX_ENTRIES": env.n * 4}  # no culling during the run
         cache = DatabaseCache(table, {"KEY_PREFIX": env.prefix, "TIMEOUT": None, "OPTIONS": options})
