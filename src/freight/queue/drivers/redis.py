@@ -31,6 +31,7 @@ from freight.queue import payload as payloads
 from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.drivers.redis_batches import RedisBatches
+from freight.redis_topology import in_failover, master_watch, rediscover
 
 if TYPE_CHECKING:
     import redis
@@ -111,6 +112,7 @@ class RedisQueue(Queue):
         )
         self._redis_error: type[BaseException] = redis_errors.RedisError
         self._keys: dict[str, tuple[str, str, str]] = {}
+        self._watch = master_watch(client)
         self._reserve = register(client, "freight.queue.drivers", "reserve")
         self._release = register(client, "freight.queue.drivers", "release")
         self._extend = register(client, "freight.queue.drivers", "extend")
@@ -130,6 +132,9 @@ class RedisQueue(Queue):
         where = f"queue connection {self.name!r} ({redis_address(self.client)})"
         if isinstance(exc, self._connection_errors):
             raise QueueConnectionError(f"cannot {action}: redis at {where} is unreachable: {exc}") from exc
+        if in_failover(exc):  # retried like a lost connection: it succeeds once the failover ends
+            rediscover(self.client)
+            raise QueueConnectionError(f"cannot {action}: redis at {where} is failing over: {exc}") from exc
         if isinstance(exc, self._redis_error):
             raise QueueError(f"cannot {action} on {where}: {exc}") from exc
         raise exc
@@ -177,6 +182,8 @@ class RedisQueue(Queue):
         name = queue or self.default_queue
         if limit < 1:
             return []
+        if self._watch is not None:
+            self._watch()  # Sentinel: follow a new master within a quarter of a second
         now = self.clock()
         try:
             envelopes = self._reserve(
@@ -245,6 +252,8 @@ class RedisQueue(Queue):
         """Ready + delayed + reserved jobs on ``queue`` (one round trip)."""
         name = self.queue_name(queue)
         ready, delayed, reserved = self.keys(name)
+        if self._watch is not None:
+            self._watch()
         try:
             pipe = self.client.pipeline(transaction=False)
             pipe.llen(ready)
