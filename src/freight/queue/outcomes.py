@@ -94,6 +94,9 @@ class Outcomes:
         self.pending: list[tuple[Running, float]] = []
         #: called as ``on_fail(running, error)`` beside the job's ``failed()`` hook (workflows)
         self.on_fail: Callable[[Running, BaseException], None] | None = None
+        #: called with the finished jobs before their ``ack_many``; returns the ones to ack
+        #: (workflows count batch members there, once per batch of acks)
+        self.before_flush: Callable[[list[Running]], list[Running]] | None = None
         #: the error of the last job that failed for good (the sync driver re-raises it)
         self.last_error: BaseException | None = None
         #: ``observer(outcome, running, now, error)`` after each DONE, RETRY and FAIL (metrics
@@ -117,7 +120,13 @@ class Outcomes:
         if not self.pending:
             return
         pending = self.pending
-        self.guard(partial(self.queue.ack_many, [running.job for running, _ in pending]))
+        acked = [running for running, _ in pending]
+        if self.before_flush is not None:
+            acked = self.guard(partial(self.before_flush, acked))
+            if len(acked) != len(pending):  # the rest stay reserved and run again
+                kept = {id(running) for running in acked}
+                pending = [entry for entry in pending if id(entry[0]) in kept]
+        self.guard(partial(self.queue.ack_many, [running.job for running in acked]))
         self.pending = []
         if self.queue.events.active or log.isEnabledFor(logging.INFO):
             for running, now in pending:
