@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from freight.app import current_app
 from freight.cache import flight
+from freight.current import current_app
 from freight.errors import ConfigurationError
 from freight.manager import import_object
 from freight.queue.job import Job

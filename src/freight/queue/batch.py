@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from freight.current import current_app
 from freight.errors import QueueError
 from freight.queue import payload as payloads
 
@@ -216,8 +217,6 @@ class Batch:
         """Store the batch and push its jobs on ``connection`` (default: the current
         Application's default connection); returns self, now with an ``id``."""
         if connection is None:
-            from freight.app import current_app
-
             connection = current_app().queue().connection()
         now = connection.clock()
         self.id = os.urandom(16).hex()
@@ -238,7 +237,7 @@ class Batch:
         """Add jobs to a dispatched batch (from one of its running jobs, so it cannot finish
         meanwhile); they are counted before they are pushed."""
         queue = self._bound()
-        jobs = list(jobs)
+        jobs = [job for job in jobs if queue.claim_unique(job)]  # a dropped unique job is not counted
         if not jobs:
             return self
         for job in jobs:
