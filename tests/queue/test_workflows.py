@@ -303,3 +303,48 @@ def test_cancelling_a_unique_job_releases_its_lock(
     job_id = queue.push(Recalc(account=3))
     assert job_id is not None and queue.cancel(job_id)
     assert queue.push(Recalc(account=3)) is not None
+
+
+def test_unique_jobs_dropped_from_a_batch_are_not_counted(
+    queue: Queue, manager: QueueManager, clock: FakeClock
+) -> None:
+    assert queue.push(Recalc(account=1)) is not None
+    batch = Batch([Recalc(account=1), Recalc(account=2), Member(n=3)]).finally_(Finally()).dispatch(queue)
+    assert batch.total == 2, "the unique job already queued was left out of the batch"
+    work(manager, clock)
+    found = batch.fresh()
+    assert found.finished and found.processed == 2
+    assert [name for name, _ in jobs.RAN].count("Finally") == 1
+
+
+# -- the sync driver ------------------------------------------------------------------------
+@pytest.fixture
+def sync() -> Iterator[Queue]:
+    manager = QueueManager(
+        {
+            "default": "sync",
+            "connections": {"sync": {"driver": "sync", "raise_exceptions": False}},
+            "failed": {"driver": "redis", "client": fakeredis.FakeRedis()},
+        }
+    )
+    yield manager.connection()
+    manager.purge()
+
+
+def test_chains_batches_and_unique_jobs_on_the_sync_driver(sync: Queue) -> None:
+    Chain([Step(n=1), Broken(n=2), Step(n=3)]).catch(Catch(n="c")).dispatch(sync)
+    assert jobs.RAN == [("Step", 1), ("Broken", 2), ("Broken", 2), ("Catch", "c")]
+    jobs.RAN.clear()
+    batch = Batch([Member(n=1), Member(n=2)]).then(Then()).finally_(Finally()).dispatch(sync)
+    found = sync.find_batch(batch.id)
+    assert found is not None and found.finished and found.processed == 2
+    assert [name for name, _ in jobs.RAN] == ["Member", "Member", "Then", "Finally"]
+    assert sync.push(Recalc(account=1)) is not None
+    assert sync.push(Recalc(account=1)) is not None, "it ran at once and released its lock"
+    assert sync.cancel("0" * 32) is False
+
+
+def test_a_held_back_job_spends_its_tries_on_the_sync_driver(sync: Queue) -> None:
+    for i in range(6):
+        sync.push(Limited(n=i))
+    assert len(jobs.RAN) == 5, "the sixth is held back, runs again at once, and fails after its try"

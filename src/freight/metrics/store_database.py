@@ -47,6 +47,7 @@ class DatabaseMetricsStore(MetricsStore):
         self.engine = engine
         self.clock = clock
         self.dialect = engine.dialect.name
+        self.identity = f"sql:{engine.url.render_as_string(hide_password=True)}:{table}"
         meta = sa.MetaData()
         self.buckets = sa.Table(
             table,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from freight.errors import ConfigurationError
 from freight.queue import failed_commands
 from freight.queue.backoff import parse as parse_backoff
+from freight.queue.supervisor import Supervisor, supervised_child
 
 if TYPE_CHECKING:
     from freight.app import Application
@@ -41,6 +42,17 @@ def count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
+
+
+def pool_range(text: str) -> tuple[int, int]:
+    """``MIN,MAX`` for ``--autoscale`` (1 <= MIN <= MAX)."""
+    try:
+        lo, hi = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX (two whole numbers), got {text!r}") from None
+    if not 1 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"expected 1 <= MIN <= MAX, got {text!r}")
+    return lo, hi
 
 
 def register(sub: Any) -> None:
@@ -80,6 +92,19 @@ def register(sub: Any) -> None:
     work.add_argument("--stop-when-empty", action="store_true", help="stop once every queue is empty")
     work.add_argument("--once", action="store_true", help="run a single job, then stop")
     work.add_argument("-q", "--quiet", action="store_true", help="log only retries, failures and errors")
+    work.add_argument(
+        "--processes", type=count, default=1, help="run N worker processes under one supervisor"
+    )
+    work.add_argument(
+        "--autoscale", type=pool_range, help="MIN,MAX: run between MIN and MAX processes, by backlog"
+    )
+    work.add_argument("--cooldown", type=seconds, default=3.0, help="seconds between two autoscale decisions")
+    work.add_argument(
+        "--max-wait",
+        type=seconds,
+        default=10.0,
+        help="autoscale adds a process when the backlog would take longer than this to drain",
+    )
     work.set_defaults(handler=cmd_work)
 
     failed_commands.register(sub)
@@ -111,6 +136,9 @@ def cmd_work(args: argparse.Namespace, app: Application) -> int:
 
     if args.quiet:
         logging.getLogger("freight.worker").setLevel(logging.WARNING)
+    if args.processes > 1 or args.autoscale:
+        return _supervise(args, app)
+    supervised_child()
     worker = Worker(
         app,
         args.connection,
@@ -129,6 +157,27 @@ def cmd_work(args: argparse.Namespace, app: Application) -> int:
         concurrency=args.concurrency,
     )
     return worker.run()
+
+
+def _supervise(args: argparse.Namespace, app: Application) -> int:
+    """``work --processes N`` / ``--autoscale MIN,MAX``: a supervisor of worker processes."""
+    backlog = None
+    if args.autoscale:
+        connection = app.queue().connection(args.connection)
+        queues = _queues(args.queue, connection.default_queue)
+
+        def backlog() -> int:
+            return sum(connection.size(q) for q in queues)
+
+    supervisor = Supervisor(
+        args.argv,
+        max(args.processes, args.autoscale[0]) if args.autoscale else args.processes,
+        autoscale=args.autoscale,
+        cooldown=args.cooldown,
+        max_wait=args.max_wait,
+        backlog=backlog,
+    )
+    return supervisor.run()
 
 
 def _table(rows: list[list[str]]) -> str:

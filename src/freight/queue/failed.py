@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from freight.errors import ConfigurationError, PayloadError
-from freight.manager import import_object
+from freight.manager import Registry, clock_of, import_object
 from freight.queue import payload as payloads
 
 if TYPE_CHECKING:
@@ -38,11 +38,15 @@ __all__ = [
     "retry_target",
 ]
 
-_BUILTIN = {
-    "database": "freight.queue.failed_database:create",
-    "redis": "freight.queue.failed_redis:create",
-    "null": "freight.queue.failed:create_null",
-}
+#: the failed-job store drivers; a ``module:factory`` path also works without registering
+DRIVERS: Registry[FailedJobStore] = Registry(
+    "failed-job store driver",
+    {
+        "database": "freight.queue.failed_database:create",
+        "redis": "freight.queue.failed_redis:create",
+        "null": "freight.queue.failed:create_null",
+    },
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +181,7 @@ class NullFailedJobStore(FailedJobStore):
 
 def create_null(config: dict[str, Any], manager: Any) -> NullFailedJobStore:
     """Factory of the ``null`` store."""
-    return NullFailedJobStore(getattr(manager, "clock", time.time))
+    return NullFailedJobStore(clock_of(config, manager))
 
 
 def make_failed_store(config: dict[str, Any], manager: Any) -> FailedJobStore:
@@ -185,13 +189,10 @@ def make_failed_store(config: dict[str, Any], manager: Any) -> FailedJobStore:
     driver = config.get("driver", "database")
     if not isinstance(driver, str) or not driver:
         raise ConfigurationError("queue.failed.driver must be a non-empty string")
-    path = _BUILTIN.get(driver)
-    if path is None and ":" not in driver:
-        raise ConfigurationError(
-            f"unknown failed-job store driver {driver!r}; known drivers: {', '.join(sorted(_BUILTIN))} "
-            "(or an import path 'module:factory')"
-        )
-    factory = import_object(path or driver)
+    if ":" in driver and driver not in DRIVERS.names():
+        factory = import_object(driver)
+    else:
+        factory = DRIVERS.factory(driver)
     store = factory(config, manager)
     if not isinstance(store, FailedJobStore):
         raise ConfigurationError(f"failed-job store factory {driver!r} did not return a FailedJobStore")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from freight.connections import describe_url, sql_engine
 from freight.errors import QueueConnectionError, QueueError
+from freight.manager import clock_of
 from freight.queue.failed import FailedJob, FailedJobStore, corrupt_record, describe_exception, record_id
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def create(config: dict[str, Any], manager: Any) -> DatabaseFailedJobStore:
         config["url"] = _default_url(manager)
     engine = sql_engine(config, driver="database")
     return DatabaseFailedJobStore(
-        engine, str(config.get("table") or "failed_jobs"), getattr(manager, "clock", time.time)
+        engine, str(config.get("table") or "failed_jobs"), clock_of(config, manager)
     )
 
 

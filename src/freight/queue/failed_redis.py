@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from freight.connections import redis_address, redis_client
 from freight.errors import QueueConnectionError, QueueError
+from freight.manager import clock_of
 from freight.queue.failed import FailedJob, FailedJobStore, corrupt_record, describe_exception, record_id
 
 if TYPE_CHECKING:
@@ -141,5 +142,5 @@ def create(config: dict[str, Any], manager: Any) -> RedisFailedJobStore:
     """Factory: ``url``/``client``/host-port-db (as redis connections), ``prefix``."""
     client = redis_client(config, driver="redis")
     return RedisFailedJobStore(
-        client, str(config.get("prefix") or "freight:failed"), getattr(manager, "clock", time.time)
+        client, str(config.get("prefix") or "freight:failed"), clock_of(config, manager)
     )

@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Mapping
 from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
+from freight.current import current_app
 from freight.errors import ConfigurationError, QueueError
 from freight.queue.backoff import BackoffPolicy
 from freight.queue.backoff import validate as validate_backoff
@@ -171,8 +172,6 @@ class Job:
     def dispatch(cls, data: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
         """Push a new job through the current Application's queue, on the job's own connection
         and queue; returns its id (None when a ``unique`` job was dropped)."""
-        from freight.app import current_app
-
         job = cls(**kwargs) if data is None else cls(data, **kwargs)
         return current_app().queue().connection(job.connection).push(job)
 
@@ -184,8 +183,6 @@ class Job:
         **kwargs: Any,
     ) -> str | None:
         """Like :meth:`dispatch`, available after ``delay`` (seconds, timedelta or datetime)."""
-        from freight.app import current_app
-
         job = cls(**kwargs) if data is None else cls(data, **kwargs)
         return current_app().queue().connection(job.connection).later(delay, job)
 

@@ -71,6 +71,9 @@ class Queue(ABC):
     persistent: ClassVar[bool] = True
     #: True when wait() blocks on the server and returns as soon as a job is pushed
     wakes_on_push: ClassVar[bool] = False
+    #: False when a released job runs again at once whatever its delay (sync), so a job held
+    #: back by a middleware spends its try there (else it would run again and again)
+    honours_delays: ClassVar[bool] = True
     #: True when ack_many() deletes a batch in one round trip, so the worker batches its acks
     batch_acks: ClassVar[bool] = False
     #: True when the driver keeps its jobs in tables that create_tables() makes (database)
@@ -255,7 +258,7 @@ class Queue(ABC):
             unique.release(self, held)
         member = payload.get("batch")
         if isinstance(member, dict) and "callback" not in member:
-            batch.settle(self, str(member["id"]), job_id, False)
+            batch.settle(self, str(member["id"]), [job_id], False)
         return True
 
     def cancel_raw(self, job_id: str) -> str | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 from freight.connections import describe_url, sql_engine
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.manager import clock_of
 from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.drivers.database_batches import DatabaseBatches
@@ -467,6 +468,6 @@ def create(config: dict[str, Any], manager: Any = None) -> DatabaseQueue:
         queue=str(config.get("queue") or "default"),
         retry_after=float(config.get("retry_after", 90)),
         key=config.get("key"),
-        clock=config.get("clock") or time.time,
+        clock=clock_of(config, manager),
         batch_table=str(config.get("batch_table") or "job_batches"),
     )

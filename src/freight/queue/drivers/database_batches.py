@@ -1,7 +1,7 @@
 """Batches of the database queue driver: one ``job_batches`` row per batch.
 
-Counting a finished job is ONE short transaction built around one
-``UPDATE ... SET pending_jobs = pending_jobs - 1 ... WHERE pending_jobs > 0 RETURNING``
+Counting finished jobs is ONE short transaction built around one
+``UPDATE ... SET pending_jobs = pending_jobs - :n ... WHERE pending_jobs >= :n RETURNING``
 (PostgreSQL, SQLite; MySQL/MariaDB, which cannot return from an UPDATE, read the row back
 in the same transaction). No row lock is taken before the job runs or held while it runs:
 the update's own row lock lasts for that transaction only, so a batch's jobs never wait
@@ -13,6 +13,7 @@ and exactly one sees ``failed_jobs`` reach 1.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from freight.queue.batch import BatchRepository, BatchState, Tally
@@ -58,8 +59,8 @@ class DatabaseBatches(BatchRepository):
         self._returning = dialect in ("postgresql", "sqlite")
         count = (
             sa.update(t)
-            .where(t.c.id == bp("b_id"), t.c.pending_jobs > 0)
-            .values(pending_jobs=t.c.pending_jobs - 1, failed_jobs=t.c.failed_jobs + bp("b_failed"))
+            .where(t.c.id == bp("b_id"), t.c.pending_jobs >= bp("b_n"))
+            .values(pending_jobs=t.c.pending_jobs - bp("b_n"), failed_jobs=t.c.failed_jobs + bp("b_failed"))
         )
         self._count = count.returning(t.c.pending_jobs, t.c.failed_jobs) if self._returning else count
         self._counts = sa.select(t.c.pending_jobs, t.c.failed_jobs).where(t.c.id == bp("b_id"))
@@ -120,9 +121,12 @@ class DatabaseBatches(BatchRepository):
             conn.execute(self._add, {"b_id": batch_id, "b_n": count})
             conn.commit()
 
-    def record(self, batch_id: str, job_id: str, failed: bool, now: float) -> Tally | None:
+    def record(self, batch_id: str, job_ids: Sequence[str], failed: bool, now: float) -> Tally | None:
         """One UPDATE ... RETURNING (read back on MySQL/MariaDB) in one short transaction."""
-        params = {"b_id": batch_id, "b_failed": 1 if failed else 0, "b_now": now}
+        count = len(job_ids)
+        if not count:
+            return None
+        params = {"b_id": batch_id, "b_n": count, "b_failed": count if failed else 0, "b_now": now}
         with self._begin() as conn:
             if self._returning:
                 row = conn.execute(self._count, params).first()
@@ -133,7 +137,7 @@ class DatabaseBatches(BatchRepository):
                 conn.rollback()
                 return None
             pending, failed_count = int(row[0]), int(row[1])
-            first = failed and failed_count == 1
+            first = failed and failed_count == count
             if first:
                 options = json.loads(conn.execute(self._find, params).one().options or "{}")
                 if not options.get("allow_failures"):

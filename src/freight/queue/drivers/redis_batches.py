@@ -13,19 +13,14 @@ slot; the index is written by its own command.
 from __future__ import annotations
 
 import json
-from functools import cache
-from importlib import resources
+from collections.abc import Sequence
 from typing import Any
 
 from freight.errors import QueueError
+from freight.lua import register
 from freight.queue.batch import BatchRepository, BatchState, Tally
 
 __all__ = ["RedisBatches"]
-
-
-@cache
-def _source(name: str) -> str:
-    return resources.files("freight.queue.drivers").joinpath(f"lua/{name}.lua").read_text("utf-8")
 
 
 def _text(value: Any) -> str:
@@ -43,7 +38,7 @@ class RedisBatches(BatchRepository):
         self.client = client
         self.prefix = prefix
         self.index = f"{prefix}:batches"
-        self._record = client.register_script(_source("batch_record"))  # EVALSHA, loads on NOSCRIPT
+        self._record = register(client, "freight.queue.drivers", "batch_record")
 
     def _key(self, batch_id: str) -> str:
         return f"{self.prefix}:batch:{{{batch_id}}}"
@@ -92,10 +87,12 @@ class RedisBatches(BatchRepository):
         pipe.hincrby(key, "pending", count)
         pipe.execute()
 
-    def record(self, batch_id: str, job_id: str, failed: bool, now: float) -> Tally | None:
-        """One script call (lua/batch_record.lua)."""
+    def record(self, batch_id: str, job_ids: Sequence[str], failed: bool, now: float) -> Tally | None:
+        """One script call (lua/batch_record.lua) for all of ``job_ids``."""
+        if not job_ids:
+            return None
         key = self._key(batch_id)
-        reply = self._record(keys=[key, key + ":done"], args=[job_id, "1" if failed else "0", repr(now)])
+        reply = self._record(keys=[key, key + ":done"], args=["1" if failed else "0", repr(now), *job_ids])
         if not reply:
             return None
         pending, failed_count, first, finished = (int(x) for x in reply)
