@@ -119,6 +119,15 @@ class Queue(ABC):
     def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
         """Push a running job's reservation deadline ``seconds`` (default ``retry_after``) ahead."""
 
+    def counts(self, queue: str | None = None) -> tuple[int, int, int]:
+        """``(ready, delayed, reserved)`` jobs on ``queue`` (a driver that cannot tell them
+        apart reports them all as ready)."""
+        return self.size(queue), 0, 0
+
+    def queue_names(self) -> list[str]:
+        """The queues holding jobs on this connection, sorted (the default queue always)."""
+        return [self.default_queue]
+
     @abstractmethod
     def size(self, queue: str | None = None) -> int:
         """Jobs on ``queue``: ready, delayed and reserved."""

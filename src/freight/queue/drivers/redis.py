@@ -248,6 +248,32 @@ class RedisQueue(Queue):
         except Exception as exc:
             self._fail(exc, f"extend the reservation of job {job.id!r}")
 
+    def counts(self, queue: str | None = None) -> tuple[int, int, int]:
+        """``(ready, delayed, reserved)`` on ``queue`` (one round trip; due delayed jobs count as
+        delayed until a worker moves them)."""
+        name = self.queue_name(queue)
+        ready, delayed, reserved = self.keys(name)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.llen(ready)
+            pipe.zcard(delayed)
+            pipe.zcard(reserved)
+            counted = [int(n) for n in pipe.execute()]
+        except Exception as exc:
+            self._fail(exc, f"count the jobs of queue {name!r}")
+        return counted[0], counted[1], counted[2]
+
+    def queue_names(self) -> list[str]:
+        """Queues with keys under this prefix (a SCAN), and the default queue."""
+        names = {self.default_queue}
+        try:
+            for key in self.client.scan_iter(match=f"{self.prefix}:{{*}}:*", count=1000):
+                text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+                names.add(text[len(self.prefix) + 2 :].rsplit("}:", 1)[0])
+        except Exception as exc:
+            self._fail(exc, "list the queues")
+        return sorted(names)
+
     def size(self, queue: str | None = None) -> int:
         """Ready + delayed + reserved jobs on ``queue`` (one round trip)."""
         name = self.queue_name(queue)
