@@ -15,6 +15,7 @@ import pytest
 from freight import Application, Job
 from freight.app import current_app
 from freight.cli import load_app
+from freight.current import set_current
 from freight.errors import ConfigurationError, FreightError
 
 ARRAY_CONFIG = {
@@ -31,9 +32,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
         if name.startswith("FREIGHT_"):
             monkeypatch.delenv(name)
     saved = Application.current()
-    Application._current = None
+    set_current(None)
     yield
-    Application._current = saved
+    set_current(saved)
 
 
 # -- configuration sources ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 from freight import Application
+from freight.current import set_current
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -146,7 +147,7 @@ def wsgi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType
     yield module
     module.app.close()
     sys.modules.pop("wsgi_app", None)
-    Application._current = saved
+    set_current(saved)
 
 
 def call(app: Any, method: str, path: str, body: str = "") -> tuple[str, dict[str, str], str]:
@@ -269,7 +270,7 @@ def extending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     yield tmp_path
     for module in ("mystores", "memqueue", "myapp"):
         sys.modules.pop(module, None)
-    Application._current = saved
+    set_current(saved)
 
 
 def test_extending_runs_as_printed(extending: Path) -> None:
@@ -380,6 +381,9 @@ def test_scheduled_example_fires_each_due_time_once_across_two_schedulers(tmp_pa
     listing = out.split("schedule:list --app scheduled:app\n", 1)[1]
     assert re.search(r"heartbeat \[on_one_server\] +\* \* \* \* \* \* +UTC .* ok", listing)
     assert re.search(r"nightly report +0 3 \* \* \* +Europe/Berlin +\S+ 03:00:00 CES?T +- +-", listing)
+    assert re.search(
+        r"warm front_page \[on_one_server\] +\*/2 \* \* \* \* \* +UTC .* ok: Warmed 1 of 1", listing
+    )
 
 
 # -- docs/testing.md: its application and its pytest file, run as printed ---------------------------------

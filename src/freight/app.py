@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from freight import current as current_module
+from freight.cache.manager import CacheManager
 from freight.config import load_config
-from freight.errors import ConfigurationError
+from freight.current import current_app
+from freight.queue.manager import QueueManager
 
 if TYPE_CHECKING:
-    from freight.cache.manager import CacheManager
     from freight.metrics import CacheMetrics
-    from freight.queue.manager import QueueManager
     from freight.schedule.schedule import Schedule
     from freight.warmup import Warmers
 
@@ -31,7 +32,6 @@ F = TypeVar("F", bound=Callable[[], Any])
 class Application:
     """Ties a CacheManager and a QueueManager to one configuration."""
 
-    _current: ClassVar[Application | None] = None
     _guard: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, config: ConfigSource = None) -> None:
@@ -52,18 +52,17 @@ class Application:
     @classmethod
     def current(cls) -> Application | None:
         """The current Application, or None."""
-        return cls._current
+        return current_module.get_current()
 
     def make_current(self) -> Application:
         """Make this the Application that ``Job.dispatch()`` uses; returns self."""
-        Application._current = self
+        current_module.set_current(self)
         return self
 
     def cache(self) -> CacheManager:
         """The cache manager (created on first use)."""
         if self._cache is None:
             from freight import warmup  # noqa: F401  (installs the queued refresh of flexible)
-            from freight.cache.manager import CacheManager
             from freight.metrics import cache_metrics
 
             with self._guard:
@@ -77,8 +76,6 @@ class Application:
     def queue(self) -> QueueManager:
         """The queue manager (created on first use)."""
         if self._queue is None:
-            from freight.queue.manager import QueueManager
-
             with self._guard:
                 if self._queue is None:
                     self._queue = QueueManager(self.config["queue"])
@@ -146,8 +143,8 @@ class Application:
             self._cache.purge()
         if self._queue is not None:
             self._queue.purge()
-        if Application._current is self:
-            Application._current = None
+        if current_module.get_current() is self:
+            current_module.set_current(None)
 
     def __enter__(self) -> Application:
         return self
@@ -165,15 +162,3 @@ class Application:
             f"<Application cache={self.config['cache']['default']!r} "
             f"queue={self.config['queue']['default']!r}>"
         )
-
-
-def current_app() -> Application:
-    """The current Application; :class:`ConfigurationError` explaining how to set one if none."""
-    app = Application.current()
-    if app is None:
-        raise ConfigurationError(
-            "no freight Application is current: create one with freight.Application(config) "
-            "(or Application.from_config('freight.toml')) before dispatching jobs, "
-            "or call app.make_current()"
-        )
-    return app

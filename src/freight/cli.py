@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from freight import warmup
     from freight.cache import commands as cache_commands
+    from freight.dashboard import server as dashboard_commands
     from freight.queue import commands as queue_commands
     from freight.queue import workflow_commands
     from freight.schedule import commands as schedule_commands
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     workflow_commands.register(sub)
     cache_commands.register(sub)
     schedule_commands.register(sub)
+    dashboard_commands.register(sub)
     warmup.register(sub)
     for command in sub.choices.values():  # the same options after the sub-command
         _add_common(command, argparse.SUPPRESS)
@@ -82,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # a supervisor re-runs it in each worker
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -4,14 +4,25 @@ Client libraries are imported lazily: a missing one raises
 :class:`~freight.errors.MissingDependencyError` naming the extra to install.
 SQLAlchemy engines are shared per URL within a process, so a cache store, a queue
 connection and a failed-job store on one database use one pool.
+
+Every client gets connect and read timeouts unless configured otherwise (redis
+``socket_connect_timeout``/``socket_timeout`` 5 s; SQL ``connect_timeout`` 5 s, and on
+MySQL/MariaDB ``read_timeout``/``write_timeout`` 30 s), so a hung server turns into an
+error (and a failover) instead of a call that never returns.
+
+Fork safety: in a child process (gunicorn ``--preload``, uWSGI, ``multiprocessing``)
+every shared engine's pool is replaced without closing the parent's connections
+(``Engine.dispose(close=False)``), and objects registered with :func:`after_fork`
+drop the sockets they inherited; redis-py checks the process id itself.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from freight.errors import ConfigurationError, MissingDependencyError
 from freight.redis_topology import describe_client, topology_client
@@ -20,10 +31,40 @@ if TYPE_CHECKING:
     import redis
     from sqlalchemy.engine import Engine
 
-__all__ = ["async_redis_client", "describe_url", "redis_client", "sql_engine"]
+__all__ = ["after_fork", "async_redis_client", "describe_url", "redis_client", "sql_engine"]
 
 _ENGINES: dict[tuple[str, tuple[tuple[str, Any], ...]], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
+#: engines handed in by the application (``engine``): their pools are replaced in a child too
+_GIVEN_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
+_CHILD_RESETS: list[tuple[weakref.ref[Any], Callable[[Any], None]]] = []
+#: seconds, unless configured: connecting, and (redis, MySQL) waiting for a reply
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 5.0
+SQL_READ_TIMEOUT = 30
+Owner = TypeVar("Owner")
+
+
+def after_fork(owner: Owner, reset: Callable[[Owner], None]) -> None:
+    """Call ``reset(owner)`` in every child forked while ``owner`` lives, before the child
+    uses it: ``reset`` drops (never shuts down) the sockets the parent also holds."""
+    _CHILD_RESETS.append((weakref.ref(owner), reset))
+
+
+def _in_child() -> None:
+    global _ENGINES_LOCK
+    _ENGINES_LOCK = threading.Lock()  # another thread of the parent may have held it
+    for engine in [*_ENGINES.values(), *_GIVEN_ENGINES]:
+        engine.dispose(close=False)  # a new pool; the parent's connections stay open for it
+    alive = [(ref, reset) for ref, reset in _CHILD_RESETS if ref() is not None]
+    _CHILD_RESETS[:] = alive
+    for ref, reset in alive:
+        owner = ref()
+        if owner is not None:
+            reset(owner)
+
+
+os.register_at_fork(after_in_child=_in_child)
 
 _REDIS_OPTIONS = (
     "max_connections",
@@ -63,7 +104,8 @@ def redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> redis.R
     except ImportError as exc:
         raise MissingDependencyError("redis", "redis", driver) from exc
     options = {k: config[k] for k in _REDIS_OPTIONS if k in config}
-    options.setdefault("socket_connect_timeout", 5)
+    options.setdefault("socket_connect_timeout", CONNECT_TIMEOUT)
+    options.setdefault("socket_timeout", READ_TIMEOUT)
     topology = topology_client(config, options, driver)
     if topology is not None:
         return topology  # type: ignore[no-any-return]
@@ -95,7 +137,8 @@ def async_redis_client(config: Mapping[str, Any], *, driver: str = "redis") -> A
     except ImportError as exc:
         raise MissingDependencyError("redis", "redis", driver) from exc
     options = {k: config[k] for k in _REDIS_OPTIONS if k in config}
-    options.setdefault("socket_connect_timeout", 5)
+    options.setdefault("socket_connect_timeout", CONNECT_TIMEOUT)
+    options.setdefault("socket_timeout", READ_TIMEOUT)
     topology = topology_client(config, options, driver, aio=True)
     if topology is not None:
         return topology
@@ -120,6 +163,7 @@ def sql_engine(config: Mapping[str, Any], *, driver: str = "database") -> Engine
     """The shared SQLAlchemy engine for ``config['url']`` (or ``engine``, an existing one)."""
     existing = config.get("engine")
     if existing is not None:
+        _GIVEN_ENGINES.add(existing)
         return existing  # type: ignore[no-any-return]
     url = config.get("url")
     if not url:
@@ -140,6 +184,7 @@ def sql_engine(config: Mapping[str, Any], *, driver: str = "database") -> Engine
                 options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
             else:
                 options.setdefault("pool_pre_ping", True)
+                options["connect_args"] = {**_timeouts(url, config), **options.get("connect_args", {})}
             engine = sqlalchemy.create_engine(url, **options)
             _ENGINES[key] = engine
         return engine
@@ -151,6 +196,17 @@ def dispose_engines() -> None:
         for engine in _ENGINES.values():
             engine.dispose()
         _ENGINES.clear()
+
+
+def _timeouts(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The DBAPI's connect (and, on MySQL/MariaDB, read and write) timeouts for ``url``."""
+    connect = int(config.get("connect_timeout", CONNECT_TIMEOUT))
+    if url.startswith(("mysql", "mariadb")):
+        read = int(config.get("read_timeout", SQL_READ_TIMEOUT))
+        return {"connect_timeout": connect, "read_timeout": read, "write_timeout": read}
+    if url.startswith("postgresql"):  # libpq has no read timeout; keepalives find a dead peer
+        return {"connect_timeout": connect, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
+    return {}
 
 
 def _require_dbapi(url: str, driver: str) -> None:

@@ -1,21 +1,25 @@
-"""The generic Manager: a driver registry with lazy, memoised resolution by name.
+"""The one driver registry mechanism: :class:`Registry`, and :class:`Manager` resolving names through it.
 
-``CacheManager`` and ``QueueManager`` subclass it. A *driver* is a factory
-``factory(config, manager) -> instance``; a *name* is an entry of the manager's
-``items`` mapping (a cache store or a queue connection) whose ``driver`` key picks
-the factory.
+A *driver* is a factory ``factory(config, manager) -> instance``, registered under a
+name, or an import path (``"package.module:create"``) imported on first use
+(:func:`lazy`), so built-in drivers cost no import until used. ``CacheManager`` and
+``QueueManager`` subclass :class:`Manager`: a *name* is an entry of the manager's
+``items`` mapping (a cache store or a queue connection) whose ``driver`` key picks the
+factory. The failed-job store, a single configured object, uses a :class:`Registry`
+directly (``freight.queue.failed``).
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from freight.errors import ConfigurationError
 
-__all__ = ["DriverFactory", "Manager", "import_object"]
+__all__ = ["DriverFactory", "Manager", "Registry", "clock_of", "import_object", "lazy"]
 
 T = TypeVar("T")
 DriverFactory = Callable[[dict[str, Any], Any], T]
@@ -41,6 +45,55 @@ def import_object(path: str) -> Any:
     return obj
 
 
+def clock_of(config: Mapping[str, Any], manager: Any) -> Callable[[], float]:
+    """The one way a driver factory finds its clock: ``config['clock']`` (a test may inject one;
+    the QueueManager fills it in for custom factories), else the manager's ``clock``, else
+    :func:`time.time`."""
+    clock: Callable[[], float] = config.get("clock") or getattr(manager, "clock", None) or time.time
+    return clock
+
+
+def lazy(path: str) -> DriverFactory[Any]:
+    """A factory that imports ``path`` (``module:create``) when first called, then calls it."""
+
+    def factory(config: dict[str, Any], manager: Any) -> Any:
+        return import_object(path)(config, manager)
+
+    factory.__qualname__ = f"lazy({path})"
+    return factory
+
+
+class Registry(Generic[T]):
+    """Driver name -> factory; ``factory(driver)`` explains an unknown name by listing the known ones."""
+
+    def __init__(self, kind: str, builtin: Mapping[str, DriverFactory[T] | str] | None = None) -> None:
+        #: what the instances are called in messages ("store driver", "connection driver")
+        self.kind = kind
+        self._factories: dict[str, DriverFactory[T]] = {}
+        for driver, factory in (builtin or {}).items():
+            self._factories[driver] = lazy(factory) if isinstance(factory, str) else factory
+
+    def register(self, driver: str, factory: DriverFactory[T] | str) -> None:
+        """Add or replace ``driver``; a string is imported now as ``module:attr``."""
+        resolved: DriverFactory[T] = import_object(factory) if isinstance(factory, str) else factory
+        if not callable(resolved):
+            raise ConfigurationError(f"the factory for driver {driver!r} is not callable")
+        self._factories[driver] = resolved
+
+    def factory(self, driver: str, where: str = "") -> DriverFactory[T]:
+        """The factory of ``driver``; :class:`ConfigurationError` naming the known drivers if none."""
+        found = self._factories.get(driver)
+        if found is None:
+            raise ConfigurationError(
+                f"{where}unknown {self.kind} {driver!r}; known drivers: {', '.join(self.names())}"
+            )
+        return found
+
+    def names(self) -> list[str]:
+        """The registered driver names, sorted."""
+        return sorted(self._factories)
+
+
 class Manager(Generic[T]):
     """Resolves named instances from configuration through a registry of driver factories."""
 
@@ -51,28 +104,26 @@ class Manager(Generic[T]):
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
-        self._drivers: dict[str, DriverFactory[T]] = dict(self.builtin_drivers())
+        #: the drivers this manager can build (built-ins, then ``extend()``)
+        self.registry: Registry[T] = Registry("driver", self.builtin_drivers())
         self._resolved: dict[str, T] = {}
         self._lock = threading.RLock()
 
     # -- registry -----------------------------------------------------------------
-    def builtin_drivers(self) -> Mapping[str, DriverFactory[T]]:
-        """The factories this manager knows without ``extend()``."""
+    def builtin_drivers(self) -> Mapping[str, DriverFactory[T] | str]:
+        """The factories (or ``module:create`` paths, imported on first use) known without ``extend()``."""
         return {}
 
     def extend(self, driver: str, factory: DriverFactory[T] | str) -> None:
         """Register (or replace) the factory for ``driver``; a string is imported as ``module:attr``."""
-        resolved: DriverFactory[T] = import_object(factory) if isinstance(factory, str) else factory
-        if not callable(resolved):
-            raise ConfigurationError(f"the factory for driver {driver!r} is not callable")
         with self._lock:
-            self._drivers[driver] = resolved
+            self.registry.register(driver, factory)
             for name in [n for n in self._resolved if self._driver_of(n) == driver]:
                 self._resolved.pop(name, None)
 
     def drivers(self) -> list[str]:
         """The names of every registered driver, sorted."""
-        return sorted(self._drivers)
+        return self.registry.names()
 
     # -- named items --------------------------------------------------------------
     @property
@@ -143,12 +194,7 @@ class Manager(Generic[T]):
         driver = config.get("driver")
         if not isinstance(driver, str) or not driver:
             raise ConfigurationError(f"{self.kind} {name!r} has no 'driver' key")
-        factory = self._drivers.get(driver)
-        if factory is None:
-            raise ConfigurationError(
-                f"{self.kind} {name!r} uses unknown driver {driver!r}; "
-                f"known drivers: {', '.join(self.drivers())}"
-            )
+        factory = self.registry.factory(driver, f"{self.kind} {name!r} uses an ")
         return self.adopt(factory(self.prepare_config(config), self))
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ A warmer computes a value and it is stored under its ``key`` (default: its name)
 its ``store`` (default: the default store), with its ``ttl`` and ``tags``. A warmer
 that raises leaves the old value in place (nothing is written) and is reported; the
 others still run. :func:`warm` is the plain function behind the command (the
-scheduler's ``schedule.warm(name)`` runs the command). ``--queue`` pushes one
+scheduler's ``schedule.warm(name)`` runs it). ``--queue`` pushes one
 :class:`WarmCache` job per warmer instead; the worker runs it with the warmers of the
 application it loaded.
 
@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from freight.app import current_app
 from freight.cache import flight
+from freight.current import current_app
 from freight.errors import ConfigurationError
 from freight.manager import import_object
 from freight.queue.job import Job

@@ -17,6 +17,7 @@ pytest.importorskip("redis")
 
 import redis  # noqa: E402
 
+from freight import lua  # noqa: E402
 from freight.cache.manager import CacheManager  # noqa: E402
 from freight.cache.stores import redis as redis_module  # noqa: E402
 from freight.cache.stores.redis import RedisStore, create  # noqa: E402
@@ -169,8 +170,10 @@ def test_lock_refresh_is_a_lua_compare_and_expire(store: RedisStore, raw: redis.
 
 
 def test_lua_scripts_are_files_with_a_header_and_registered_once(store: RedisStore) -> None:
-    for name in ("release_lock.lua", "refresh_lock.lua"):
-        header = [line for line in redis_module._script(name).splitlines() if line.startswith("--")]
+    for name in ("release_lock", "refresh_lock"):
+        header = [
+            line for line in lua.source("freight.cache.stores", name).splitlines() if line.startswith("--")
+        ]
         assert any("KEYS[1]" in line for line in header) and any("ARGV[1]" in line for line in header)
     scripts = (store._release, store._refresh)
     store.lock("a", 1).release()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from freight.errors import JobTimeoutError, QueueConnectionError
+from freight.manager import clock_of
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.job import Job
 from freight.queue.manager import QueueManager
@@ -379,7 +380,7 @@ def memory_factory(cls: type[MemoryQueue] = MemoryQueue) -> Callable[[dict[str, 
             queue=config.get("queue", "default"),
             retry_after=config.get("retry_after", 90),
             key=config.get("key"),
-            clock=config["clock"],
+            clock=clock_of(config, manager),
         )
 
     return create

@@ -167,6 +167,6 @@ def test_dispatch_later_delays_the_job(app: Application) -> None:
 
 def test_dispatch_without_a_current_app_says_how_to_make_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """With no Application the error explains how to create one."""
-    monkeypatch.setattr(Application, "_current", None)
+    monkeypatch.setattr("freight.current._current", None)
     with pytest.raises(ConfigurationError, match="Application"):
         Noop.dispatch()

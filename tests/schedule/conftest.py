@@ -8,13 +8,14 @@ import pytest
 from schedkit import Recorder
 
 from freight import Application
+from freight.current import set_current
 
 
 @pytest.fixture(autouse=True)
 def _restore_current_app() -> Iterator[None]:
     saved = Application.current()
     yield
-    Application._current = saved
+    set_current(saved)
 
 
 @pytest.fixture

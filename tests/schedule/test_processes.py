@@ -58,7 +58,8 @@ def check_every_tick_once(group: Cluster, stopped_at: float) -> tuple[int, int]:
     dues = [int(fields[0]) for fields in group.lines("tick")]
     doubled = {due: n for due, n in Counter(dues).items() if n > 1}
     assert not doubled, f"fired more than once: {doubled}"
-    expected = set(range(min(dues), int(stopped_at) - PERIOD, PERIOD))
+    # due times before the last few seconds: a loaded machine may delay the very last ones past the stop
+    expected = set(range(min(dues), int(stopped_at) - max(PERIOD, 3), PERIOD))
     missed = sorted(expected - set(dues))
     assert not missed, f"never fired: {missed}\n{group.output()[-3000:]}"
     return len(dues), len(expected)
@@ -97,7 +98,7 @@ def test_killing_the_scheduler_that_fired_last_misses_and_doubles_nothing(
         kills += 1
         (proc,) = group.start()  # three schedulers again
         by_pid[proc.pid] = proc
-    time.sleep(2 * PERIOD)
+    time.sleep(max(2 * PERIOD, 4))
     stopped_at = time.time()
     codes = group.stop()
     assert codes.count(-signal.SIGKILL) == kills and codes.count(0) == 3, codes
@@ -106,7 +107,7 @@ def test_killing_the_scheduler_that_fired_last_misses_and_doubles_nothing(
         print(f"\n[schedule] {kills} SIGKILLs: {fired} runs, {expected} due times checked")
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(300)
 def test_without_overlapping_never_runs_twice_at_once_and_a_dead_holder_frees_the_lock(
     redis_url: str, unique: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -115,8 +116,9 @@ def test_without_overlapping_never_runs_twice_at_once_and_a_dead_holder_frees_th
     }
     runtime, expires = (25.0, 15.0) if soak() else (2.5, 6.0)  # refreshed every expires / 3
     group = cluster(tmp_path, config, SCHED_EVERY=EVERY, SCHED_SLOW=str(runtime), SCHED_EXPIRES=str(expires))
+    group.grace = str(runtime + 10)  # SIGTERM at the end lets the run going finish
     procs = {proc.pid: proc for proc in group.start(2)}
-    time.sleep(3 * runtime)
+    time.sleep(40 if soak() else 2 * runtime)  # several runs, and due times skipped meanwhile
     # kill the process running the callable now (a start without its end); the lock lapses within `expires`
     deadline = time.monotonic() + 3 * runtime
     while True:
@@ -130,7 +132,7 @@ def test_without_overlapping_never_runs_twice_at_once_and_a_dead_holder_frees_th
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     killed_at = time.time()
-    time.sleep(expires + 2 * runtime)
+    time.sleep(expires + runtime + PERIOD)
     assert group.stop().count(0) == 1, group.output()
     CacheManager(config["cache"]).store().flush()
 

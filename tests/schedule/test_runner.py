@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 from pathlib import Path
 
@@ -207,10 +208,35 @@ def test_on_one_server_on_a_store_other_processes_do_not_share_is_warned_about(
     assert "which other processes do not share: every scheduler will run them" in caplog.text
 
 
-def test_warm_schedules_the_cache_warm_command() -> None:
-    event = array_app().schedule().warm("user_list", "front_page").hourly()
-    assert event.argv == ["cache:warm", "user_list", "front_page"]
-    assert event.label == "command cache:warm user_list front_page" and event.expression == "0 * * * *"
+def test_warm_runs_the_registered_cache_warmers(caplog: pytest.LogCaptureFixture) -> None:
+    app = array_app()
+    calls = {"n": 0}
+
+    @app.warmer("user_list", ttl=3600)
+    def user_list() -> list[str]:
+        calls["n"] += 1
+        return ["ada", "grace"]
+
+    @app.warmer("broken")
+    def broken() -> None:
+        raise OSError("the database is down")
+
+    schedule = app.schedule()
+    schedule.warm("user_list").hourly()
+    schedule.warm("user_list", "broken").hourly().name("both")
+    schedule.warm("nope").hourly()
+    clock = FakeClock(T0 - 1)
+    scheduler = Scheduler(schedule, clock=clock, spawn=inline)
+    scheduler.start()
+    clock.now = T0
+    assert scheduler.tick() == 3
+    assert app.cache().get("user_list") == ["ada", "grace"] and calls["n"] == 2
+    ok, both, nope = (row["last_run"] for row in schedule.status(T0))
+    assert ok["outcome"] == "ok"
+    assert re.fullmatch(r"Warmed 1 of 1 warmer\(s\): 1 key\(s\) in [\d.]+ s\.", ok["detail"]), ok["detail"]
+    assert both["outcome"] == "failed" and "broken: OSError: the database is down" in both["detail"]
+    assert nope["outcome"] == "failed" and "unknown warmer(s) nope" in nope["detail"]
+    assert [row["name"] for row in schedule.status(T0)] == ["warm user_list", "both", "warm nope"]
 
 
 def test_a_slow_callable_does_not_delay_the_next_due_time(recorder: Recorder) -> None:
@@ -229,3 +255,21 @@ def test_a_slow_callable_does_not_delay_the_next_due_time(recorder: Recorder) ->
     gate.set()
     assert scheduler.wait_idle(5)
     assert recorder.dues["fast"] == [T0, T0 + 10, T0 + 20]
+
+
+def test_a_run_whose_thread_cannot_start_is_logged_and_frees_its_lock(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = array_app()
+    event = app.schedule().call(print).every_minute().without_overlapping().name("p")
+
+    def no_threads(fn: object, name: str) -> None:
+        raise RuntimeError("can't start new thread")
+
+    clock = FakeClock(T0 - 1)
+    scheduler = Scheduler(app.schedule(), clock=clock, spawn=no_threads)
+    scheduler.start()
+    clock.now = T0
+    assert scheduler.tick() == 0 and scheduler.running() == []
+    assert "cannot start its thread: can't start new thread" in caplog.text
+    assert app.schedule().state().overlap_lock(event).acquire()

@@ -25,7 +25,7 @@ from freight.cache.repository import Repository, Tags
 from freight.cache.stores.base import Clock, Store
 from freight.cache.views import Namespace, TaggedCache
 from freight.errors import ConfigurationError
-from freight.manager import DriverFactory, Manager, import_object
+from freight.manager import DriverFactory, Manager, import_object, lazy
 from freight.serialization import make_codec
 from freight.timeutil import Duration
 
@@ -61,9 +61,9 @@ class CacheManager(Manager[Repository]):
         super().__init__(config)
 
     # -- registry -----------------------------------------------------------------------
-    def builtin_drivers(self) -> Mapping[str, DriverFactory[Repository]]:
+    def builtin_drivers(self) -> Mapping[str, DriverFactory[Repository] | str]:
         """The built-in drivers, each imported on first use."""
-        return {driver: self._wrap(_lazy(path)) for driver, path in BUILTIN_DRIVERS.items()}
+        return {driver: self._wrap(lazy(path)) for driver, path in BUILTIN_DRIVERS.items()}
 
     def extend(self, driver: str, factory: StoreFactory | str) -> None:
         """Register a custom driver: ``factory(config, manager)`` returns a Store (or a Repository);
@@ -299,14 +299,3 @@ class CacheManager(Manager[Repository]):
     async def aflexible(self, key: str, ttl: tuple[Duration, Duration], fn: Builder[R], **options: Any) -> R:
         """See :meth:`Repository.aflexible`."""
         return await self.store().aflexible(key, ttl, fn, **options)
-
-
-def _lazy(path: str) -> StoreFactory:
-    """A factory importing ``path`` (``module:create``) only when a store is first built."""
-
-    def create(config: dict[str, Any], manager: Any) -> Store | Repository:
-        factory = import_object(path)
-        made: Store | Repository = factory(config, manager)
-        return made
-
-    return create

@@ -10,7 +10,7 @@ turns recording off)::
     [metrics]
     enabled = true        # on by default for redis and database connections
     interval = 1.0        # seconds between two flushes
-    flush_every = 1000    # ... or sooner, after this many finished jobs
+    flush_every = 20000   # ... or sooner, after this many finished jobs
     retention = 1440      # minutes of per-minute buckets kept
     sample_every = 10.0   # seconds between two backlog samples
     connection = "redis"  # where cache stores record (default: the default queue connection)
@@ -47,7 +47,7 @@ __all__ = [
 DEFAULTS: dict[str, Any] = {
     "enabled": True,
     "interval": 1.0,
-    "flush_every": 1000,
+    "flush_every": 20000,
     "retention": 1440,
     "sample_every": 10.0,
     "connection": None,
@@ -64,7 +64,9 @@ def metrics_options(section: Mapping[str, Any] | bool | None) -> dict[str, Any]:
     return {**DEFAULTS, **dict(section or {})}
 
 
-def worker_metrics(queue: Any, queues: list[str], options: Mapping[str, Any]) -> WorkerMetrics | None:
+def worker_metrics(
+    queue: Any, queues: list[str], options: Mapping[str, Any], current: Callable[[], Any] = lambda: None
+) -> WorkerMetrics | None:
     """A started-on-demand recorder for a worker on connection ``queue``; None when off or when
     the connection's backend keeps no metrics."""
     if not options.get("enabled", True):

@@ -36,7 +36,7 @@ class Recorder:
         store: MetricsStore,
         *,
         interval: float = 1.0,
-        flush_every: int = 1000,
+        flush_every: int = 20000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store

@@ -34,6 +34,8 @@ class MetricsStore(ABC):
 
     #: minutes of per-minute buckets kept (older buckets expire or are pruned)
     retention: int = 1440
+    #: names the backend and place (two connections on one place share one store)
+    identity: str = ""
 
     @abstractmethod
     def write(self, counts: Batch, gauges: Batch) -> None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from freight.connections import redis_address
 from freight.metrics.store import RECENT_KEEP, WORKER_FORGET, Batch, MetricsStore
 
 __all__ = ["RedisMetricsStore", "create"]
@@ -34,6 +35,7 @@ class RedisMetricsStore(MetricsStore):
         self.client = client
         self.clock = clock
         self.base = f"{prefix}:{{{prefix}:metrics}}:"
+        self.identity = f"redis:{redis_address(client)}:{self.base}"
 
     def _minute_key(self, minute: int) -> str:
         return f"{self.base}m:{minute}"

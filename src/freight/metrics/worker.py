@@ -1,10 +1,12 @@
 """What a worker records: per queue and job class counts and histograms, backlog, heartbeats.
 
-The worker's job events (processing, processed, retrying, failed) update one row of
-integers per (minute, connection, queue, job class) under a lock: a dict lookup and
-a few additions per event, no I/O. The recorder's flush thread drains the rows into
-series, samples each queue's backlog every ``sample_every`` seconds and publishes the
-heartbeat (pid, host, queues, current job, memory).
+The worker calls :meth:`WorkerMetrics.observe` once per outcome (DONE, RETRY, FAIL)
+through ``Outcomes.observer``: under a lock it adds to one row of numbers per (queue, job
+class) of the current minute (a dict lookup, two bisects, a few additions) and keeps a
+reference to the job for the recent-jobs log; no I/O, no event object. The recorder's
+flush thread drains the rows into series, samples each queue's backlog every
+``sample_every`` seconds and publishes the heartbeat (pid, host, queues, current job,
+memory).
 """
 
 from __future__ import annotations
@@ -14,20 +16,23 @@ import socket
 import threading
 import time
 import uuid
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from freight.metrics.recorder import Drain, Recorder
-from freight.metrics.series import BOUNDS, JOB_COUNTS, encode, histogram_slot, minute_of
+from freight.metrics.series import BOUNDS, JOB_COUNTS, encode, minute_of
 
 __all__ = ["WorkerMetrics", "rss_mb"]
 
 SLOTS = len(BOUNDS) + 1
-RUNTIME = len(JOB_COUNTS)  # first runtime bucket; its sum (microseconds) follows the buckets
-WAIT = RUNTIME + SLOTS + 1  # first wait bucket; its sum follows
-WIDTH = WAIT + SLOTS + 1
-#: the series metric name of every column of a row
+RUNTIME = len(JOB_COUNTS)  # first runtime bucket; its sum (seconds) follows the buckets
+RUNTIME_SUM = RUNTIME + SLOTS
+WAIT = RUNTIME_SUM + 1  # first wait bucket; its sum follows
+WAIT_SUM = WAIT + SLOTS
+WIDTH = WAIT_SUM + 1
+#: the series metric name of every column of a row (sums are written in microseconds)
 COLUMNS: tuple[str, ...] = (
     *JOB_COUNTS,
     *(f"runtime_b{i}" for i in range(SLOTS)),
@@ -35,9 +40,9 @@ COLUMNS: tuple[str, ...] = (
     *(f"wait_b{i}" for i in range(SLOTS)),
     "wait_sum_us",
 )
+SUMS = frozenset({RUNTIME_SUM, WAIT_SUM})
 #: finished jobs kept between two flushes for the recent-jobs log
 RECENT_BUFFER = 200
-STATUS = {"processed": "done", "failed": "failed", "retrying": "retrying"}
 
 
 def rss_mb() -> float:
@@ -55,7 +60,7 @@ def rss_mb() -> float:
 
 
 class WorkerMetrics:
-    """Records the job events of one worker (connection ``queue``) into ``recorder``."""
+    """Records the outcomes of one worker (connection ``queue``) into ``recorder``."""
 
     def __init__(
         self,
@@ -63,6 +68,7 @@ class WorkerMetrics:
         queues: Sequence[str],
         recorder: Recorder,
         *,
+        current: Callable[[], Any] = lambda: None,
         sample_every: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -70,97 +76,77 @@ class WorkerMetrics:
         self.connection = str(queue.name)
         self.queues = list(queues)
         self.recorder = recorder
+        self.current = current
         self.sample_every = sample_every
         self.clock = clock
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.started = clock()
         self.processed = 0
-        self.current: dict[str, Any] | None = None
-        self._rows: dict[tuple[int, str, str, str], list[int]] = {}
-        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_BUFFER)
-        self._pending = 0
+        self._minute = minute_of(self.started)
+        self._minute_end = (self._minute + 1) * 60.0
+        self._rows: dict[tuple[str, str], list[Any]] = {}
+        self._closed: list[tuple[int, dict[tuple[str, str], list[Any]]]] = []
+        self._recent: deque[tuple[Any, str, float, BaseException | None]] = deque(maxlen=RECENT_BUFFER)
         self._next_sample = 0.0
         self._lock = threading.Lock()
-        self._thread: int | None = None  # the worker's thread: listeners are shared per manager
         recorder.add_source(self.drain)
         recorder.heartbeat(self.info)
 
-    def listen(self, on: Callable[[str, Callable[[Any], Any]], Any]) -> WorkerMetrics:
-        """Register this recorder's callbacks with ``on(event, fn)`` (``Worker.on``); returns self."""
-        on("processing", self.processing)
-        for event in ("processed", "failed", "retrying"):
-            on(event, self.finished)
-        return self
-
-    # -- events (the worker's thread) -----------------------------------------------------
-    def processing(self, event: Any) -> None:
-        """A job starts: remember it as current and record its wait (first attempts only)."""
-        if self._thread != threading.get_ident() or event.connection != self.connection:
-            return
-        now = self.clock()
-        self.current = {"id": event.job_id, "job": event.job_class, "queue": event.queue, "started": now}
-        payload = getattr(event, "payload", None)
-        pushed = payload.get("created_at") if isinstance(payload, dict) else getattr(event, "pushed_at", None)
-        if event.attempts <= 1 and isinstance(pushed, int | float) and pushed > 0:
-            wait = max(0.0, now - float(pushed))
-            with self._lock:
-                row = self._row(now, event)
-                row[WAIT + histogram_slot(wait)] += 1
-                row[WAIT + SLOTS] += int(wait * 1e6)
-
-    def finished(self, event: Any) -> None:
-        """A job was processed, retried or failed: count it and its runtime."""
-        if self._thread != threading.get_ident() or event.connection != self.connection:
-            return
-        now = self.clock()
-        kind = event.event
-        duration = event.duration
-        with self._lock:
-            row = self._row(now, event)
-            row[0 if kind == "processed" else 1 if kind == "failed" else 2] += 1
-            if duration is not None:
-                row[RUNTIME + histogram_slot(duration)] += 1
-                row[RUNTIME + SLOTS] += int(duration * 1e6)
-            self._pending += 1
-        self.current = None
-        self.processed += 1
-        error = event.exception
-        self._recent.append(
-            {
-                "id": event.job_id,
-                "job": event.job_class,
-                "queue": event.queue,
-                "connection": self.connection,
-                "status": STATUS.get(kind, kind),
-                "attempts": event.attempts,
-                "runtime": duration,
-                "finished_at": now,
-                "error": None if error is None else f"{type(error).__name__}: {error}"[:500],
-                "worker": self.id,
-            }
+    # -- the worker's thread --------------------------------------------------------------
+    def observe(self, outcome: str, running: Any, now: float, error: BaseException | None) -> None:
+        """Count one outcome of ``running`` (a ``Running``) with its runtime and, on a first
+        attempt, its wait (push to start)."""
+        # == on the str value: a dict lookup would call the enum's Python-level __hash__
+        column, status = (
+            (0, "done") if outcome == "DONE" else (1, "failed") if outcome == "FAIL" else (2, "retrying")
         )
-        if self._pending >= self.recorder.flush_every:
-            self._pending = 0
+        job = running.job
+        started = running.started
+        duration = now - started
+        key = (job.queue, running.name)
+        with self._lock:
+            if now >= self._minute_end:
+                self._rotate(now)
+            row = self._rows.get(key)
+            if row is None:
+                row = self._rows[key] = [0] * WIDTH
+            row[column] += 1
+            row[RUNTIME + bisect_left(BOUNDS, duration)] += 1
+            row[RUNTIME_SUM] += duration
+            if job.attempts == 1:
+                created = running.payload.get("created_at")
+                if created:
+                    wait = started - created if started > created else 0.0
+                    row[WAIT + bisect_left(BOUNDS, wait)] += 1
+                    row[WAIT_SUM] += wait
+            self.processed += 1
+        self._recent.append((running, status, now, error))
+        if self.processed % self.recorder.flush_every == 0:
             self.recorder.nudge()
 
-    def _row(self, now: float, event: Any) -> list[int]:
-        key = (minute_of(now), self.connection, event.queue, event.job_class)
-        row = self._rows.get(key)
-        if row is None:
-            row = self._rows[key] = [0] * WIDTH
-        return row
+    def _rotate(self, now: float) -> None:
+        if self._rows:
+            self._closed.append((self._minute, self._rows))
+            self._rows = {}
+        self._minute = minute_of(now)
+        self._minute_end = (self._minute + 1) * 60.0
 
     # -- the flush thread -------------------------------------------------------------------
     def drain(self) -> Drain:
         """Rows turned into series, sampled backlogs and the finished jobs since the last drain."""
         with self._lock:
-            rows, self._rows = self._rows, {}
-            self._pending = 0
+            closed, self._closed = self._closed, []
+            if self._rows:
+                closed.append((self._minute, self._rows))
+                self._rows = {}
+            recent, self._recent = self._recent, deque(maxlen=RECENT_BUFFER)
         counts: dict[tuple[int, str], int] = {}
-        for (minute, connection, queue, job), row in rows.items():
-            for column, value in zip(COLUMNS, row, strict=True):
-                if value:
-                    counts[(minute, encode(("job", connection, queue, job, column)))] = value
+        for minute, rows in closed:
+            for (queue, job), row in rows.items():
+                for index, (column, value) in enumerate(zip(COLUMNS, row, strict=True)):
+                    if value:
+                        key = (minute, encode(("job", self.connection, queue, job, column)))
+                        counts[key] = counts.get(key, 0) + (int(value * 1e6) if index in SUMS else value)
         gauges: dict[tuple[int, str], int] = {}
         now = self.clock()
         if now >= self._next_sample:
@@ -172,12 +158,30 @@ class WorkerMetrics:
                     )
                 except Exception:  # a backlog sample is best effort
                     pass
-        records = list(self._recent)
-        self._recent.clear()
+        records = [
+            {
+                "id": running.job_id,
+                "job": running.name,
+                "queue": running.job.queue,
+                "connection": self.connection,
+                "status": status,
+                "attempts": running.job.attempts,
+                "runtime": finished - running.started,
+                "finished_at": finished,
+                "error": None if error is None else f"{type(error).__name__}: {error}"[:500],
+                "worker": self.id,
+            }
+            for running, status, finished, error in recent
+        ]
         return counts, gauges, records
 
     def info(self) -> tuple[str, dict[str, Any]]:
         """The heartbeat: worker id and what it is doing."""
+        running = self.current()
+        current = None
+        if running is not None:
+            current = {"id": running.job_id, "job": running.name, "queue": running.job.queue}
+            current["started"] = running.started
         return self.id, {
             "id": self.id,
             "host": socket.gethostname(),
@@ -187,20 +191,18 @@ class WorkerMetrics:
             "started": self.started,
             "seen": self.clock(),
             "processed": self.processed,
-            "current": self.current,
+            "current": current,
             "memory_mb": round(rss_mb(), 1),
         }
 
     # -- lifetime ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Record the events of the calling (worker) thread; start flushing in the background."""
-        self._thread = threading.get_ident()
+        """Start flushing in the background."""
         self.recorder.start()
 
     def stop(self) -> None:
         """Flush what is left (with a last backlog sample) and remove this worker's heartbeat."""
         self._next_sample = 0.0
-        self._thread = None
         self.recorder.stop()
         try:
             self.recorder.store.forget_worker(self.id)

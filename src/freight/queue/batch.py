@@ -23,10 +23,11 @@ import json
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from freight.current import current_app
 from freight.errors import QueueError
 from freight.queue import payload as payloads
 
@@ -84,9 +85,10 @@ class BatchRepository(ABC):
         """Count ``count`` more jobs (total and pending), atomically."""
 
     @abstractmethod
-    def record(self, batch_id: str, job_id: str, failed: bool, now: float) -> Tally | None:
-        """Count one job as finished (failed for good when ``failed``), atomically; None when the
-        batch is gone or already finished."""
+    def record(self, batch_id: str, job_ids: Sequence[str], failed: bool, now: float) -> Tally | None:
+        """Count the jobs ``job_ids`` as finished (failed for good when ``failed``) in one atomic
+        operation; None when nothing was counted (the batch is gone or finished, or, where the
+        backend remembers counted ids, every one of them was counted before)."""
 
     @abstractmethod
     def cancel(self, batch_id: str, now: float) -> None:
@@ -129,17 +131,18 @@ class MemoryBatches(BatchRepository):
             state.total += count
             state.pending += count
 
-    def record(self, batch_id: str, job_id: str, failed: bool, now: float) -> Tally | None:
-        """Count one finished job under the lock."""
+    def record(self, batch_id: str, job_ids: Sequence[str], failed: bool, now: float) -> Tally | None:
+        """Count finished jobs under the lock."""
+        count = len(job_ids)
         with self._lock:
             state = self._batches.get(batch_id)
-            if state is None or state.pending <= 0:
+            if state is None or count == 0 or state.pending < count:
                 return None
-            state.pending -= 1
+            state.pending -= count
             first = False
             if failed:
-                state.failed += 1
-                first = state.failed == 1
+                first = state.failed == 0
+                state.failed += count
                 if first and not state.options.get("allow_failures") and state.cancelled_at is None:
                     state.cancelled_at = now
             if state.pending == 0:
@@ -214,8 +217,6 @@ class Batch:
         """Store the batch and push its jobs on ``connection`` (default: the current
         Application's default connection); returns self, now with an ``id``."""
         if connection is None:
-            from freight.app import current_app
-
             connection = current_app().queue().connection()
         now = connection.clock()
         self.id = os.urandom(16).hex()
@@ -236,7 +237,7 @@ class Batch:
         """Add jobs to a dispatched batch (from one of its running jobs, so it cannot finish
         meanwhile); they are counted before they are pushed."""
         queue = self._bound()
-        jobs = list(jobs)
+        jobs = [job for job in jobs if queue.claim_unique(job)]  # a dropped unique job is not counted
         if not jobs:
             return self
         for job in jobs:
@@ -343,10 +344,11 @@ def push_callbacks(queue: Queue, state: BatchState, kinds: Iterable[str]) -> Non
             queue.push_raw(payloads.dumps(payload, queue.signer), str(payload.get("queue")), 0)
 
 
-def settle(queue: Queue, batch_id: str, job_id: str, failed: bool) -> None:
-    """Count one finished member job of a batch and push the callbacks its count made due."""
+def settle(queue: Queue, batch_id: str, job_ids: Sequence[str], failed: bool) -> None:
+    """Count finished member jobs of a batch (one atomic operation) and push the callbacks the
+    count made due."""
     batches = queue.batches()
-    tally = batches.record(batch_id, job_id, failed, queue.clock())
+    tally = batches.record(batch_id, job_ids, failed, queue.clock())
     if tally is None or not (tally.finished or tally.first_failure):
         return
     state = batches.find(batch_id)

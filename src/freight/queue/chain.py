@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from freight.current import current_app
 from freight.errors import QueueError
 from freight.queue import payload as payloads
 from freight.timeutil import seconds_from
@@ -43,8 +44,6 @@ class Chain:
         of the first job) with the rest of the chain in its payload; returns its id."""
         first = self.jobs[0]
         if connection is None:
-            from freight.app import current_app
-
             connection = current_app().queue().connection(first.connection)
         now = connection.clock()
         extra: dict[str, Any] = {"chain": [_step(job, connection, now) for job in self.jobs[1:]]}

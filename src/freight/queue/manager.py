@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from freight.manager import DriverFactory, Manager, import_object
+from freight.manager import DriverFactory, Manager, clock_of
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.events import JobEvent, QueueEvents
 from freight.queue.failed import FailedJobStore, make_failed_store
@@ -31,15 +31,6 @@ _BUILTIN = {
 }
 
 
-def _lazy(path: str) -> DriverFactory[Queue]:
-    def factory(config: dict[str, Any], manager: Any) -> Queue:
-        created: Queue = import_object(path)(config, manager)
-        return created
-
-    factory.__qualname__ = f"lazy({path})"
-    return factory
-
-
 class QueueManager(Manager[Queue]):
     """Resolves queue connections by name; forwards the queue API to the default connection."""
 
@@ -56,13 +47,13 @@ class QueueManager(Manager[Queue]):
         self._failed: FailedJobStore | None = None
         self._failed_lock = threading.Lock()
 
-    def builtin_drivers(self) -> Mapping[str, DriverFactory[Queue]]:
+    def builtin_drivers(self) -> Mapping[str, DriverFactory[Queue] | str]:
         """``sync``, ``memory``, ``redis`` and ``database``, each imported on first use."""
-        return {name: _lazy(path) for name, path in _BUILTIN.items()}
+        return _BUILTIN
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Give every driver the manager's clock (``config['clock']``) unless it has one."""
-        return {**config, "clock": config.get("clock") or self.clock}
+        return {**config, "clock": clock_of(config, self)}
 
     def adopt(self, instance: Queue) -> Queue:
         """Make a new connection emit through this manager's events."""

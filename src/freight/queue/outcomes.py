@@ -94,8 +94,14 @@ class Outcomes:
         self.pending: list[tuple[Running, float]] = []
         #: called as ``on_fail(running, error)`` beside the job's ``failed()`` hook (workflows)
         self.on_fail: Callable[[Running, BaseException], None] | None = None
+        #: called with the finished jobs before their ``ack_many``; returns the ones to ack
+        #: (workflows count batch members there, once per batch of acks)
+        self.before_flush: Callable[[list[Running]], list[Running]] | None = None
         #: the error of the last job that failed for good (the sync driver re-raises it)
         self.last_error: BaseException | None = None
+        #: ``observer(outcome, running, now, error)`` after each DONE, RETRY and FAIL (metrics
+        #: recording: a direct call costs far less than building an event per job)
+        self.observer: Callable[[Outcome, Running, float, BaseException | None], Any] | None = None
 
     # -- the outcomes -------------------------------------------------------------------
     def done(self, running: Running, now: float) -> Outcome:
@@ -105,6 +111,8 @@ class Outcomes:
         else:
             self.guard(partial(self.queue.ack, running.job))
             self._report_done(running, now)
+        if self.observer is not None:
+            self.observer(Outcome.DONE, running, now, None)
         return Outcome.DONE
 
     def flush(self) -> None:
@@ -112,7 +120,13 @@ class Outcomes:
         if not self.pending:
             return
         pending = self.pending
-        self.guard(partial(self.queue.ack_many, [running.job for running, _ in pending]))
+        acked = [running for running, _ in pending]
+        if self.before_flush is not None:
+            acked = self.guard(partial(self.before_flush, acked))
+            if len(acked) != len(pending):  # the rest stay reserved and run again
+                kept = {id(running) for running in acked}
+                pending = [entry for entry in pending if id(entry[0]) in kept]
+        self.guard(partial(self.queue.ack_many, [running.job for running in acked]))
         self.pending = []
         if self.queue.events.active or log.isEnabledFor(logging.INFO):
             for running, now in pending:
@@ -142,6 +156,8 @@ class Outcomes:
             )
         if self.queue.events.active:
             self._emit("retrying", running, error, delay, now - running.started)
+        if self.observer is not None:
+            self.observer(Outcome.RETRY, running, now, error)
         return Outcome.RETRY
 
     def fail(self, running: Running, error: BaseException, now: float) -> Outcome:
@@ -168,16 +184,20 @@ class Outcomes:
         )
         if self.queue.events.active:
             self._emit("failed", running, error, duration=now - running.started)
+        if self.observer is not None:
+            self.observer(Outcome.FAIL, running, now, error)
         return Outcome.FAIL
 
     def bad_payload(self, job: ReservedJob, name: str, error: BaseException) -> Outcome:
         """A payload that cannot become a job: record it, ack, then log and emit (``job_id`` is
         the driver's handle, the payload's uuid being unreadable)."""
-        if not self._record(job, name, error):
+        record_id = self._record(job, name, error)
+        if not record_id:
             return Outcome.RETRY
         self.guard(partial(self.queue.ack, job))
         self.last_error = error
-        log.error("%s %s FAIL (bad payload on %s:%s): %s", name, job.id, self.queue.name, job.queue, error)
+        # the failed record's id (the payload's uuid when readable): what `failed:show` takes
+        log.error("%s %s FAIL (bad payload on %s:%s): %s", name, record_id, self.queue.name, job.queue, error)
         events = self.queue.events
         if events.active:
             events.emit(
@@ -192,9 +212,10 @@ class Outcomes:
         if self.queue.events.active:
             self._emit("processed", running, duration=now - running.started)
 
-    def _record(self, job: ReservedJob, name: str, error: BaseException) -> bool:
+    def _record(self, job: ReservedJob, name: str, error: BaseException) -> str:
+        """The failed record's id, or "" when it could not be written (the job is released)."""
         try:
-            self.failed_store().log(self.queue.name, job.queue, job.raw, error)
+            return self.failed_store().log(self.queue.name, job.queue, job.raw, error)
         except Exception:
             log.exception(
                 "cannot record failed job %s %s; releasing it to try again in %gs",
@@ -203,8 +224,7 @@ class Outcomes:
                 STORE_RETRY_DELAY,
             )
             self.guard(partial(self.queue.release, job, STORE_RETRY_DELAY))
-            return False
-        return True
+            return ""
 
     def _emit(
         self,

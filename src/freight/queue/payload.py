@@ -19,14 +19,12 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from freight.errors import JobImportError, PayloadError, SerializationError
 from freight.queue.backoff import MAX_DELAY
+from freight.queue.job import Job
 from freight.serialization import Signer, decode_tagged_json, encode_json, to_jsonable
-
-if TYPE_CHECKING:
-    from freight.queue.job import Job
 
 __all__ = [
     "MAX_TIMEOUT",
@@ -204,8 +202,6 @@ def resolve_job_class(path: str) -> type[Job]:
     than a :class:`~freight.queue.job.Job` subclass, or a ``__main__`` module, raises
     :class:`PayloadError`.
     """
-    from freight.queue.job import Job
-
     module_name, sep, qualname = path.partition(":")
     if not sep or not module_name or not qualname:
         raise PayloadError(f"job name {path!r} is not of the form 'module:QualName'")

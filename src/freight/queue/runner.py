@@ -99,6 +99,7 @@ class Runner:
         #: chains, batches, unique locks and middleware (skipped for plain jobs)
         self.workflow = Workflow(queue)
         self.outcomes.on_fail = self.workflow.failed
+        self.outcomes.before_flush = self.workflow.count_done
         #: jobs in a row whose module could not be imported (the worker stops past a limit)
         self.import_failures = 0
         self._classes: dict[str, type[Job]] = {}
@@ -223,7 +224,8 @@ class Runner:
             return outcomes.retry(running, max(0.0, seconds_from(released, now)), None, now, "released")
         if self.uses_workflow(running):
             try:
-                self.workflow.succeeded(running)  # next chain job, batch count: before the ack
+                # next chain job, batch count: before the ack (with batched acks, in one count per batch)
+                self.workflow.succeeded(running, defer_batch=outcomes.batch)
             except Exception as exc:
                 return self._after_error(running, exc, now)
         return outcomes.done(running, now)

@@ -18,6 +18,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from freight.cache.manager import CacheManager
+from freight.current import current_app
 from freight.errors import ConfigurationError
 from freight.queue.payload import job_path
 
@@ -35,8 +36,6 @@ _caches: weakref.WeakKeyDictionary[Queue, CacheManager] = weakref.WeakKeyDiction
 def connection_cache(queue: Queue, via: str | None = None) -> Repository:
     """The cache store ``via`` of the current Application, or (None) one on ``queue``'s backend."""
     if via:
-        from freight.app import current_app
-
         return current_app().cache().store(via)
     manager = _caches.get(queue)
     if manager is None:

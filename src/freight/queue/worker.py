@@ -150,9 +150,9 @@ class Worker:
         options = metrics_options(section)
         if metrics is not None:
             options["enabled"] = metrics
-        self.metrics = worker_metrics(self.queue, self.queues, options)
+        self.metrics = worker_metrics(self.queue, self.queues, options, lambda: self.runner.current)
         if self.metrics is not None:
-            self.metrics.listen(self.on)
+            self.outcomes.observer = self.metrics.observe
 
     def on(self, event: str, fn: Callable[[JobEvent], Any]) -> Worker:
         """Call ``fn(event)`` on a queue event of this worker's connection (``QueueManager.on``

@@ -65,20 +65,45 @@ class Workflow:
         middleware = instance.middleware()
         if not middleware:
             instance.handle()
-        elif pipeline.run(middleware, instance, self.queue, running.timeout):
+        elif pipeline.run(middleware, instance, self.queue, running.timeout) and self.queue.honours_delays:
             running.job.attempts -= 1  # held back by a middleware: this try does not count
 
-    def succeeded(self, running: Running) -> None:
-        """The job succeeded (it is acknowledged after this returns)."""
+    def succeeded(self, running: Running, *, defer_batch: bool = False) -> None:
+        """The job succeeded (it is acknowledged after this returns). With ``defer_batch`` its
+        batch counts it in :meth:`count_done`, with the other jobs of the same batch of acks."""
         payload = running.payload
         if "chain" in payload:
             chain.push_next(self.queue, payload)
         member = payload.get("batch")
-        if isinstance(member, dict) and "callback" not in member:
-            batch.settle(self.queue, str(member["id"]), running.job_id, False)
+        if not defer_batch and isinstance(member, dict) and "callback" not in member:
+            batch.settle(self.queue, str(member["id"]), [running.job_id], False)
         held = payload.get("unique")
         if isinstance(held, dict):
             unique.release(self.queue, held)
+
+    def count_done(self, finished: list[Running]) -> list[Running]:
+        """Before a batch of acks: count the batch members among ``finished`` with one atomic
+        operation per batch (one script call, or one UPDATE, instead of one per job); returns
+        the jobs that may be acknowledged (a batch that could not be counted keeps its jobs
+        reserved: they run again and are counted then)."""
+        groups: dict[str, list[Running]] = {}
+        for running in finished:
+            member = running.payload.get("batch")
+            if isinstance(member, dict) and "callback" not in member:
+                groups.setdefault(str(member["id"]), []).append(running)
+        if not groups:
+            return finished
+        kept = list(finished)
+        for batch_id, members in groups.items():
+            try:
+                batch.settle(self.queue, batch_id, [m.job_id for m in members], False)
+            except Exception:
+                log.exception(
+                    "cannot count %d finished jobs of batch %s; they will run again", len(members), batch_id
+                )
+                dropped = {id(m) for m in members}
+                kept = [r for r in kept if id(r) not in dropped]
+        return kept
 
     def failed(self, running: Running, error: BaseException) -> None:
         """The job failed for good (called beside its ``failed()`` hook, before the ack)."""
@@ -97,7 +122,7 @@ class Workflow:
     def _settle_failed(self, running: Running) -> None:
         member = running.payload.get("batch")
         if isinstance(member, dict) and "callback" not in member:
-            batch.settle(self.queue, str(member["id"]), running.job_id, True)
+            batch.settle(self.queue, str(member["id"]), [running.job_id], True)
 
     def _release(self, payload: dict[str, Any]) -> None:
         held = payload.get("unique")

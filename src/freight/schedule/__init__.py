@@ -5,7 +5,15 @@ See docs/scheduling.md. Cron expressions need the ``schedule`` extra (cronsim).
 
 from __future__ import annotations
 
-from freight.schedule.events import CallEvent, CommandEvent, CommandFailedError, Event, JobEvent
+from freight.schedule.events import (
+    CallEvent,
+    CommandEvent,
+    CommandFailedError,
+    Event,
+    JobEvent,
+    WarmEvent,
+    WarmFailedError,
+)
 from freight.schedule.runner import Run, Scheduler, current_run
 from freight.schedule.schedule import Schedule
 
@@ -18,5 +26,7 @@ __all__ = [
     "Run",
     "Schedule",
     "Scheduler",
+    "WarmEvent",
+    "WarmFailedError",
     "current_run",
 ]

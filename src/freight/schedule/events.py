@@ -20,12 +20,21 @@ from typing import TYPE_CHECKING, Any, Self
 
 from freight.errors import ConfigurationError, FreightError
 from freight.schedule.frequencies import Frequencies
+from freight.warmup import warm
 
 if TYPE_CHECKING:
     from freight.app import Application
     from freight.queue.job import Job
 
-__all__ = ["CallEvent", "CommandEvent", "CommandFailedError", "Event", "JobEvent"]
+__all__ = [
+    "CallEvent",
+    "CommandEvent",
+    "CommandFailedError",
+    "Event",
+    "JobEvent",
+    "WarmEvent",
+    "WarmFailedError",
+]
 
 log = logging.getLogger("freight.schedule")
 
@@ -36,6 +45,10 @@ DEFAULT_OVERLAP_EXPIRES = 300.0
 
 class CommandFailedError(FreightError):
     """A scheduled freight command exited with a non-zero status."""
+
+
+class WarmFailedError(FreightError):
+    """A scheduled cache warm-up had warmers that raised (their old values were kept)."""
 
 
 class Event(Frequencies, ABC):
@@ -213,3 +226,29 @@ class CommandEvent(Event):
             for proc in self._running:
                 proc.terminate()
             return bool(self._running)
+
+
+class WarmEvent(Event):
+    """Cache warmers registered with ``app.warmer(...)``, run in the scheduler process."""
+
+    kind = "warm"
+
+    def __init__(self, app: Application, names: Sequence[str], tz: dt.tzinfo = dt.UTC) -> None:
+        if not names:
+            raise ConfigurationError("schedule.warm() needs the name of at least one warmer")
+        super().__init__(tz)
+        self.app = app
+        self.names = list(names)
+
+    @property
+    def description(self) -> str:
+        """``warm`` and the warmers' names."""
+        return "warm " + " ".join(self.names)
+
+    def run(self) -> str:
+        """Run the warmers (as ``cache:warm NAME ...`` does); any failure fails the run."""
+        report = warm(self.app, self.names)
+        if report.failures:
+            failed = "; ".join(f"{name}: {error}" for name, error in report.failures)
+            raise WarmFailedError(f"{report.summary()} {failed}")
+        return report.summary()

@@ -262,8 +262,13 @@ class Scheduler:
         refresh = self.clock() + (event.overlap_expires or 0) / 3
         with self._idle:
             self._active[id(run)] = _Active(run, lock, refresh)
+        try:
+            self._spawn(lambda: self._execute(run, lock), f"freight-schedule:{event.label}")
+        except Exception as exc:  # no thread could be started (a process or memory limit)
+            log.error("schedule: %s due at %s not run: cannot start its thread: %s", event.label, due, exc)
+            self._finish(run, lock)
+            return None
         self.fired += 1
-        self._spawn(lambda: self._execute(run, lock), f"freight-schedule:{event.label}")
         return run
 
     def _execute(self, run: Run, lock: Lock | None) -> None:
@@ -275,8 +280,8 @@ class Scheduler:
             log.error("schedule: cannot record the start of %s: %s", event.label, exc)
         try:
             detail, outcome = event.run(), "ok"
-            log.info("schedule: ran %s (due %s) in %.3f s %s", event.label,
-                     run.scheduled.isoformat(), self.clock() - started, detail)  # fmt: skip
+            log.info("schedule: ran %s (due %s) in %.3f s%s", event.label, run.scheduled.isoformat(),
+                     self.clock() - started, f": {detail}" if detail else "")  # fmt: skip
         except Exception as exc:
             detail, outcome = f"{type(exc).__name__}: {exc}"[:500], "failed"
             log.exception("schedule: %s (due %s) failed", event.label, run.scheduled.isoformat())
@@ -286,11 +291,15 @@ class Scheduler:
             self.state.finished(event, run.due, started, outcome, detail)
         except FreightError as exc:
             log.error("schedule: cannot record the end of %s: %s", event.label, exc)
+        self._finish(run, lock)
+
+    def _finish(self, run: Run, lock: Lock | None) -> None:
+        """Release the run's overlap lock and forget the run."""
         if lock is not None:
             try:
                 lock.release()
             except FreightError as exc:
-                log.error("schedule: cannot release the overlap lock of %s: %s", event.label, exc)
+                log.error("schedule: cannot release the overlap lock of %s: %s", run.event.label, exc)
         with self._idle:
             self._active.pop(id(run), None)
             self._idle.notify_all()

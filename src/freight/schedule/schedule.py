@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from freight.errors import ConfigurationError
 from freight.schedule.cron import zone
-from freight.schedule.events import CallEvent, CommandEvent, Event, JobEvent
+from freight.schedule.events import CallEvent, CommandEvent, Event, JobEvent, WarmEvent
 from freight.schedule.state import ScheduleState
 
 if TYPE_CHECKING:
@@ -61,11 +61,9 @@ class Schedule:
         argv = shlex.split(command) if isinstance(command, str) else list(command)
         return self._add(CommandEvent(argv, lambda: list(self.cli_options), self.default_tz), catch_up)
 
-    def warm(self, *names: str, catch_up: bool = False) -> CommandEvent:
-        """Run the cache warmer(s) ``names`` (``cache:warm NAME ...``) when due."""
-        if not names:
-            raise ConfigurationError("schedule.warm() needs the name of at least one warmer")
-        return self.command(["cache:warm", *names], catch_up=catch_up)
+    def warm(self, *names: str, catch_up: bool = False) -> WarmEvent:
+        """Run the cache warmers ``names`` (registered with ``app.warmer``) when due, in this process."""
+        return self._add(WarmEvent(self.app, names, self.default_tz), catch_up)
 
     def _add(self, event: E, catch_up: bool) -> E:
         event.catch_up(catch_up)

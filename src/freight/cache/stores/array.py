@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
 from freight.errors import CacheError, ConfigurationError
+from freight.manager import clock_of
 
 if TYPE_CHECKING:
     from freight.cache.manager import CacheManager
@@ -253,6 +254,6 @@ def create(config: dict[str, Any], manager: CacheManager) -> ArrayStore:
         max_entries=config.get("max_entries"),
         name=config["name"],
         prefix=str(config.get("prefix") or ""),
-        clock=manager.clock,
+        clock=clock_of(config, manager),
         version=config.get("version", 1),
     )

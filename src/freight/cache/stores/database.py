@@ -41,6 +41,7 @@ from freight.cache.stores.database_sql import (
 )
 from freight.connections import sql_engine
 from freight.errors import CacheConnectionError, CacheError, ConfigurationError
+from freight.manager import clock_of
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -346,6 +347,25 @@ class DatabaseStore(Store):
             self._run(self._locks.prune, now, "prune")
         )
 
+    # -- the lock table: DatabaseLock's interface (lock rows are always written durably) ---
+    def claim_lock(self, params: dict[str, Any], action: str) -> bool:
+        """Insert the lock row, or take over an expired one, atomically; False when it is held."""
+        return self._claim(self._locks, params, action)
+
+    def delete_lock(self, params: dict[str, Any], action: str, *, owned: bool) -> bool:
+        """Delete the lock row (only the live one of ``params['v']`` when ``owned``); True if deleted."""
+        stmt = self._locks.delete_owned if owned else self._locks.delete
+        return bool(self._run(stmt, params, action, relaxed=False))
+
+    def retime_lock(self, params: dict[str, Any], action: str) -> bool:
+        """Move the live lock row's expiration if ``params['v']`` owns it."""
+        return bool(self._run(self._locks.retime_owned, params, action, relaxed=False))
+
+    def lock_owner(self, params: dict[str, Any], action: str) -> Any:
+        """The owner cell of the live lock row, or None."""
+        with self._session(action) as conn:
+            return conn.execute(self._locks.select_live, params).scalar()
+
     def lock(self, name: str, seconds: float = 0, owner: str | None = None) -> DatabaseLock:
         """A lock stored as a row of the lock table."""
         return DatabaseLock(self, name, seconds, owner)
@@ -409,5 +429,5 @@ def create(config: dict[str, Any], manager: Any) -> DatabaseStore:
         version=config.get("version", 1),
         name=str(config.get("name", "")),
         prefix=str(config.get("prefix") or ""),
-        clock=getattr(manager, "clock", time.time),
+        clock=clock_of(config, manager),
     )

@@ -29,29 +29,23 @@ class DatabaseLock(Lock):
 
     def acquire(self) -> bool:
         """Insert the row, or take over an expired one, atomically."""
-        return self._store._claim(self._store._locks, self._params(), f"acquire lock {self.name!r}")
+        return self._store.claim_lock(self._params(), f"acquire lock {self.name!r}")
 
     def release(self) -> bool:
         """DELETE the row only if this owner holds it (and it has not expired)."""
-        store = self._store
-        action = f"release lock {self.name!r}"
-        return bool(store._run(store._locks.delete_owned, self._params(), action, relaxed=False))
+        return self._store.delete_lock(self._params(), f"release lock {self.name!r}", owned=True)
 
     def force_release(self) -> None:
         """DELETE the row, whoever holds it."""
-        action = f"force-release lock {self.name!r}"
-        self._store._run(self._store._locks.delete, {"k": self._key}, action, relaxed=False)
+        self._store.delete_lock({"k": self._key}, f"force-release lock {self.name!r}", owned=False)
 
     def current_owner(self) -> str | None:
         """The owner of the live row, if any."""
-        with self._store._session(f"read lock {self.name!r}") as conn:
-            owner = conn.execute(self._store._locks.select_live, self._params()).scalar()
+        owner = self._store.lock_owner(self._params(), f"read lock {self.name!r}")
         if owner is None or isinstance(owner, str):
             return owner
         return bytes(owner).decode("utf-8", "surrogatepass")
 
     def refresh(self, seconds: float | None = None) -> bool:
         """UPDATE the expiration only if this owner holds the lock."""
-        store = self._store
-        action = f"refresh lock {self.name!r}"
-        return bool(store._run(store._locks.retime_owned, self._params(seconds), action, relaxed=False))
+        return self._store.retime_lock(self._params(seconds), f"refresh lock {self.name!r}")

@@ -29,6 +29,7 @@ from freight.cache.events import CacheFailedOver
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store
 from freight.errors import CacheConnectionError, ConfigurationError
+from freight.manager import clock_of
 
 if TYPE_CHECKING:
     from freight.cache.manager import CacheManager
@@ -248,7 +249,7 @@ def create(config: dict[str, Any], manager: CacheManager) -> FailoverStore:
         [manager.store(n).store for n in names],
         name=name,
         prefix=str(config.get("prefix") or ""),
-        clock=manager.clock,
+        clock=clock_of(config, manager),
         on_failover=manager.dispatch,
         version=config.get("version", 1),
         cooldown=config.get("cooldown", DEFAULT_COOLDOWN),

@@ -64,6 +64,7 @@ from freight.cache.stores.file_io import (
 )
 from freight.cache.stores.file_lock import FileLock
 from freight.errors import CacheError
+from freight.manager import clock_of
 
 if TYPE_CHECKING:
     from freight.cache.manager import CacheManager
@@ -151,7 +152,7 @@ class FileStore(Store):
 
     def add(self, key: str, value: bytes, seconds: float | None) -> bool:
         """Write ``value`` unless a live entry exists (under the shard's flock)."""
-        return self._add(_ENTRY, key, value, seconds)
+        return self.add_in(_ENTRY, key, value, seconds)
 
     def increment(self, key: str, by: int = 1) -> int:
         """Add ``by`` to the integer under ``key`` under the shard's flock, keeping its expiry."""
@@ -174,7 +175,7 @@ class FileStore(Store):
 
     def forget(self, key: str) -> bool:
         """Delete the entry of ``key``; True when it was live."""
-        return self._remove(_ENTRY, key, None)
+        return self.remove_in(_ENTRY, key, None)
 
     def flush(self) -> bool:
         """Remove this prefix's whole directory tree (moved aside first, so it vanishes at once)."""
@@ -195,7 +196,7 @@ class FileStore(Store):
 
     def touch(self, key: str, seconds: float | None) -> bool:
         """Rewrite a live entry with a new expiry."""
-        return self._retime(_ENTRY, key, None, seconds)
+        return self.retime_in(_ENTRY, key, None, seconds)
 
     def lock(self, name: str, seconds: float = 0, owner: str | None = None) -> Lock:
         """A lock kept as a file beside the entries (in its own key space), safe between processes."""
@@ -229,7 +230,7 @@ class FileStore(Store):
         """``file <directory>``."""
         return f"file {self.directory}"
 
-    # -- internals shared with FileLock -------------------------------------------------
+    # -- key spaces: entries (b"k") and FileLock's locks (b"l") share these operations -----
     def _paths(self, kind: bytes, key: str) -> tuple[str, str, str]:
         """(shard directory, entry path, lock file path) of ``key`` in key space ``kind``."""
         if kind == _ENTRY:
@@ -240,7 +241,8 @@ class FileStore(Store):
         shard = f"{directory}/{digest[:2]}"
         return shard, f"{shard}/{digest}", f"{shard}/.lock"
 
-    def _add(self, kind: bytes, key: str, value: bytes, seconds: float | None) -> bool:
+    def add_in(self, kind: bytes, key: str, value: bytes, seconds: float | None) -> bool:
+        """Store ``value`` in key space ``kind`` unless a live entry exists; True if stored."""
         shard, path, lockpath = self._paths(kind, key)
         try:
             with self._flock(lockpath):
@@ -252,7 +254,8 @@ class FileStore(Store):
         except OSError as exc:
             raise self._error("add", key, exc) from exc
 
-    def _live(self, kind: bytes, key: str) -> bytes | None:
+    def read_in(self, kind: bytes, key: str) -> bytes | None:
+        """The live value of ``key`` in key space ``kind``, or None."""
         _, path, _ = self._paths(kind, key)
         try:
             data = read_file(path)
@@ -260,7 +263,7 @@ class FileStore(Store):
             raise self._error("read", key, exc) from exc
         return None if data is None else self._value(data)
 
-    def _remove(self, kind: bytes, key: str, only_value: bytes | None) -> bool:
+    def remove_in(self, kind: bytes, key: str, only_value: bytes | None) -> bool:
         """Delete the entry (only when it holds ``only_value``, if given); True if it was live."""
         _, path, lockpath = self._paths(kind, key)
         try:
@@ -276,7 +279,7 @@ class FileStore(Store):
         except OSError as exc:
             raise self._error("delete", key, exc) from exc
 
-    def _retime(self, kind: bytes, key: str, only_value: bytes | None, seconds: float | None) -> bool:
+    def retime_in(self, kind: bytes, key: str, only_value: bytes | None, seconds: float | None) -> bool:
         """Rewrite a live entry with a new expiry (only when it holds ``only_value``, if given)."""
         shard, path, lockpath = self._paths(kind, key)
         try:
@@ -426,6 +429,6 @@ def create(config: dict[str, Any], manager: CacheManager) -> FileStore:
         config.get("path") or "storage/cache",
         name=config["name"],
         prefix=str(config.get("prefix") or ""),
-        clock=manager.clock,
+        clock=clock_of(config, manager),
         version=config.get("version", 1),
     )

@@ -25,22 +25,22 @@ class FileLock(Lock):
 
     def acquire(self) -> bool:
         """Take the lock if nobody holds it (or the holder's TTL ran out)."""
-        return self._store._add(_LOCK, self.name, self._token, self.seconds or None)
+        return self._store.add_in(_LOCK, self.name, self._token, self.seconds or None)
 
     def release(self) -> bool:
         """Delete the lock file if this owner holds it."""
-        return self._store._remove(_LOCK, self.name, self._token)
+        return self._store.remove_in(_LOCK, self.name, self._token)
 
     def force_release(self) -> None:
         """Delete the lock file whoever holds it."""
-        self._store._remove(_LOCK, self.name, None)
+        self._store.remove_in(_LOCK, self.name, None)
 
     def current_owner(self) -> str | None:
         """The owner holding the lock, or None."""
-        value = self._store._live(_LOCK, self.name)
+        value = self._store.read_in(_LOCK, self.name)
         return None if value is None else value.decode("utf-8", "surrogatepass")
 
     def refresh(self, seconds: float | None = None) -> bool:
         """Restart the lock's TTL (default its own; 0: no expiry) if this owner holds it."""
         ttl = self.seconds if seconds is None else seconds
-        return self._store._retime(_LOCK, self.name, self._token, ttl or None)
+        return self._store.retime_in(_LOCK, self.name, self._token, ttl or None)

@@ -67,6 +67,13 @@ class ThreadClients:
         with self._lock:
             return len(self._closers)
 
+    def forget(self) -> None:
+        """In a forked child: start over with no client, letting the inherited ones go (their
+        sockets are closed in this process only, never shut down for the parent)."""
+        self.local = threading.local()
+        self._closers = weakref.WeakSet()
+        self._lock = threading.Lock()
+
     def close_all(self) -> None:
         """Close every thread's client (a thread that uses its client again reconnects)."""
         with self._lock:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Store
+from freight.manager import clock_of
 
 if TYPE_CHECKING:
     from freight.cache.manager import CacheManager
@@ -87,6 +88,6 @@ def create(config: dict[str, Any], manager: CacheManager) -> NullStore:
     return NullStore(
         name=config["name"],
         prefix=str(config.get("prefix") or ""),
-        clock=manager.clock,
+        clock=clock_of(config, manager),
         version=config.get("version", 1),
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from importlib import resources
 from typing import Any
 
 from freight.cache.lock import Lock
@@ -27,17 +26,15 @@ from freight.cache.stores.redis_tags import RedisTagOps
 from freight.cache.tags import TagOps
 from freight.connections import async_redis_client, redis_address, redis_client
 from freight.errors import CacheConnectionError, CacheError
-from freight.redis_topology import is_cluster
+from freight.lua import register
+from freight.manager import clock_of
+from freight.redis_topology import in_failover, is_cluster, rediscover
 
 __all__ = ["RedisLock", "RedisStore", "create"]
 
 #: keys UNLINKed per round trip by flush()
 FLUSH_BATCH = 500
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "\\*?[]"})
-
-
-def _script(name: str) -> str:
-    return resources.files("freight.cache.stores").joinpath("lua", name).read_text(encoding="utf-8")
 
 
 def _ms(seconds: float) -> int:
@@ -82,8 +79,8 @@ class RedisStore(Store):
         self.cluster = is_cluster(client)
         self._kp = self.key_prefix
         self._lp = lock_prefix(prefix)
-        self._release = client.register_script(_script("release_lock.lua"))
-        self._refresh = client.register_script(_script("refresh_lock.lua"))
+        self._release = register(client, "freight.cache.stores", "release_lock")
+        self._refresh = register(client, "freight.cache.stores", "refresh_lock")
         self._aio = AsyncRedisOps(self, async_client, shared=async_shared) if async_client else None
 
     def relayout(self) -> None:
@@ -113,7 +110,9 @@ class RedisStore(Store):
 
     def _error(self, exc: Exception, action: str) -> CacheError:
         """The freight error for a redis-py exception raised while doing ``action``."""
-        if isinstance(exc, self._connection_errors):
+        if isinstance(exc, self._connection_errors) or in_failover(exc):
+            if not isinstance(exc, self._connection_errors):
+                rediscover(self.client)  # a sentinel client finds the new master on its next call
             return CacheConnectionError(
                 f"redis cache store {self.name!r} cannot reach {self._address} ({action}): {exc}"
             )
@@ -350,7 +349,10 @@ def create(config: dict[str, Any], manager: Any) -> RedisStore:
     if handed is not None:  # one client handed in serves every loop
         async_factory: Callable[[], Any] | None = lambda: handed  # noqa: E731
     else:
-        async_factory = (lambda: async_redis_client(config)) if owns else None
+        # on a cluster the a* methods run the sync client in a thread: redis.asyncio's
+        # RedisCluster lost a connection mid-command under concurrent use in the contract suite
+        native = owns and not is_cluster(client)
+        async_factory = (lambda: async_redis_client(config)) if native else None
     if owns:
         from redis.backoff import ExponentialBackoff
         from redis.retry import Retry
@@ -361,7 +363,7 @@ def create(config: dict[str, Any], manager: Any) -> RedisStore:
         client,
         name=str(config.get("name", "")),
         prefix=str(config.get("prefix", "")),
-        clock=getattr(manager, "clock", time.time),
+        clock=clock_of(config, manager),
         owns_client=owns,
         async_client=async_factory,
         async_shared=handed is not None,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 from freight.connections import describe_url, sql_engine
 from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.manager import clock_of
 from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.drivers.database_batches import DatabaseBatches
@@ -32,6 +33,7 @@ from freight.queue.drivers.database_sql import (
     reserved_job,
     row_locks,
     sqlite_file,
+    state_counts,
 )
 
 if TYPE_CHECKING:
@@ -373,6 +375,25 @@ class DatabaseQueue(Queue):
             self._writer,
         )
 
+    def counts(self, queue: str | None = None) -> tuple[int, int, int]:
+        """``(ready, delayed, reserved)`` rows of ``queue`` (one query)."""
+        name = self.queue_name(queue)
+        statement = state_counts(self.table)
+        row = self._run(
+            f"count the jobs of queue {name!r}",
+            lambda conn: conn.execute(statement, {"b_queue": name, "b_now": self.clock()}).one(),
+        )
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+    def queue_names(self) -> list[str]:
+        """The queues with rows in the table, and the default queue."""
+        import sqlalchemy as sa
+
+        found = self._run(
+            "list the queues", lambda conn: conn.execute(sa.select(self.table.c.queue).distinct()).all()
+        )
+        return sorted({self.default_queue, *(str(r[0]) for r in found)})
+
     def size(self, queue: str | None = None) -> int:
         """Rows of ``queue``: ready, delayed and reserved."""
         name = self.queue_name(queue)
@@ -447,6 +468,6 @@ def create(config: dict[str, Any], manager: Any = None) -> DatabaseQueue:
         queue=str(config.get("queue") or "default"),
         retry_after=float(config.get("retry_after", 90)),
         key=config.get("key"),
-        clock=config.get("clock") or time.time,
+        clock=clock_of(config, manager),
         batch_table=str(config.get("batch_table") or "job_batches"),
     )

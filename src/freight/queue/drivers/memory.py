@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from freight.manager import clock_of
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.payload import is_job
 
@@ -235,5 +236,5 @@ def create(config: dict[str, Any], manager: Any = None) -> MemoryQueue:
         queue=str(config.get("queue") or "default"),
         retry_after=float(config.get("retry_after", 90)),
         key=config.get("key"),
-        clock=config.get("clock") or getattr(manager, "clock", time.time),
+        clock=clock_of(config, manager),
     )

@@ -14,11 +14,11 @@ failed-job store behave as under a worker, with three differences:
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from freight.manager import clock_of
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.runner import Outcome, Runner
 
@@ -33,6 +33,8 @@ class SyncQueue(Queue):
 
     driver: ClassVar[str] = "sync"
     persistent: ClassVar[bool] = False
+    #: a released job runs again at once: a held-back job spends its try
+    honours_delays: ClassVar[bool] = False
 
     def __init__(
         self, *, failed_store: Callable[[], FailedJobStore], raise_exceptions: bool = True, **kwargs: Any
@@ -88,5 +90,5 @@ def create(config: dict[str, Any], manager: Any) -> SyncQueue:
         name=str(config.get("name") or "sync"),
         queue=str(config.get("queue") or "default"),
         key=config.get("key"),
-        clock=config.get("clock") or getattr(manager, "clock", time.time),
+        clock=clock_of(config, manager),
     )
