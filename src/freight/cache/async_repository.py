@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from freight.cache.tags import MARK as TAG_MARK
 from freight.errors import InvalidKeyError, SerializationError
 from freight.timeutil import Duration
 
@@ -59,6 +60,7 @@ class AsyncMethods:
     _count_read: Callable[[str, Any], None]
     _seconds: Callable[[Duration], float]
     _encode_error: Callable[[str, SerializationError], SerializationError]
+    _unwrap_tagged: Callable[[str, bytes], tuple[bool, Any]]
     _writes: int
 
     # -- the hot operations: native where the store allows -------------------------------
@@ -238,6 +240,9 @@ class AsyncMethods:
         try:
             return self.codec.loads(raw)
         except SerializationError as exc:
+            if raw[:2] == TAG_MARK:  # a tagged entry: its tags are checked by the sync code
+                found, value = await asyncio.to_thread(self._unwrap_tagged, key, raw)
+                return value if found else _MISS
             name = self.store.name
             log.warning("cache store %r: discarding unreadable value of key %r: %s", name, key, exc)
             await ops.forget(key)

@@ -460,6 +460,11 @@ class Repository(AsyncMethods):
         self._discard(key, exc)
         return _MISSING
 
+    def _unwrap_tagged(self, key: str, raw: bytes) -> tuple[bool, Any]:
+        """``(True, value)`` of a tagged entry whose tags still hold, else ``(False, None)``."""
+        value = self._undecodable(key, raw, SerializationError("not a tagged entry"))
+        return (False, None) if value is _MISSING else (True, value)
+
     def _tagging(self) -> TagOps:
         """The store's tag operations; from now on this repository reads with their checked get
         (one round trip for a tagged entry on redis)."""
