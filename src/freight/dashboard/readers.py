@@ -328,28 +328,46 @@ class Readers:
             {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in rows
         ]
 
-    def batches(self) -> list[dict[str, Any]] | None:
-        """Recent batches with their progress; None when the app has no batch support."""
-        for owner in (self.app.queue(), self.app):
-            find = getattr(owner, "batches", None)
-            if callable(find):
-                return [dict(b) if isinstance(b, dict) else _batch_dict(b) for b in find()]
-        return None
+    def batches(self, limit: int = 50) -> list[dict[str, Any]] | None:
+        """Recent batches of every connection with their progress; None when no connection
+        has batches (the feature is detected, not assumed)."""
+        manager = self.app.queue()
+        rows: list[dict[str, Any]] | None = None
+        for name in manager.names():
+            try:
+                repository = getattr(manager.connection(name), "batches", None)
+                if not callable(repository):
+                    continue
+                states = repository().recent(limit)
+            except Exception:  # a connection that cannot be reached shows no batches
+                continue
+            rows = rows if rows is not None else []
+            rows.extend({"connection": name, **_batch_dict(state)} for state in states)
+        if rows is not None:
+            rows.sort(key=lambda r: -float(r.get("created_at") or 0))
+        return rows
+
+    def cancel_batch(self, connection: str, batch_id: str) -> bool:
+        """Cancel batch ``batch_id`` of ``connection``; False if unknown."""
+        find = getattr(self.app.queue().connection(connection), "find_batch", None)
+        batch = find(batch_id) if callable(find) else None
+        if batch is None:
+            return False
+        batch.cancel()
+        return True
 
 
-def _batch_dict(batch: Any) -> dict[str, Any]:
-    fields: tuple[str, ...] = (
-        "id",
-        "name",
-        "total_jobs",
-        "pending_jobs",
-        "processed_jobs",
-        "failed_jobs",
-        "progress",
-    )
-    fields = (*fields, "created_at", "finished_at", "cancelled")
-    out = {}
-    for name in fields:
-        value = getattr(batch, name, None)
-        out[name] = value() if callable(value) else value
-    return out
+def _batch_dict(state: Any) -> dict[str, Any]:
+    total, pending, failed = int(state.total), int(state.pending), int(state.failed)
+    return {
+        "id": state.id,
+        "name": state.name,
+        "total": total,
+        "pending": pending,
+        "processed": total - pending - failed,
+        "failed": failed,
+        "progress": 100 if total == 0 else (total - pending) * 100 // total,
+        "created_at": state.created_at,
+        "finished_at": state.finished_at,
+        "cancelled_at": state.cancelled_at,
+    }

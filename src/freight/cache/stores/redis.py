@@ -28,7 +28,7 @@ from freight.connections import async_redis_client, redis_address, redis_client
 from freight.errors import CacheConnectionError, CacheError
 from freight.lua import register
 from freight.manager import clock_of
-from freight.redis_topology import is_cluster
+from freight.redis_topology import in_failover, is_cluster, rediscover
 
 __all__ = ["RedisLock", "RedisStore", "create"]
 
@@ -110,7 +110,9 @@ class RedisStore(Store):
 
     def _error(self, exc: Exception, action: str) -> CacheError:
         """The freight error for a redis-py exception raised while doing ``action``."""
-        if isinstance(exc, self._connection_errors):
+        if isinstance(exc, self._connection_errors) or in_failover(exc):
+            if not isinstance(exc, self._connection_errors):
+                rediscover(self.client)  # a sentinel client finds the new master on its next call
             return CacheConnectionError(
                 f"redis cache store {self.name!r} cannot reach {self._address} ({action}): {exc}"
             )
@@ -347,7 +349,10 @@ def create(config: dict[str, Any], manager: Any) -> RedisStore:
     if handed is not None:  # one client handed in serves every loop
         async_factory: Callable[[], Any] | None = lambda: handed  # noqa: E731
     else:
-        async_factory = (lambda: async_redis_client(config)) if owns else None
+        # on a cluster the a* methods run the sync client in a thread: redis.asyncio's
+        # RedisCluster lost a connection mid-command under concurrent use in the contract suite
+        native = owns and not is_cluster(client)
+        async_factory = (lambda: async_redis_client(config)) if native else None
     if owns:
         from redis.backoff import ExponentialBackoff
         from redis.retry import Retry

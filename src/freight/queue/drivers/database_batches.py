@@ -13,9 +13,11 @@ and exactly one sees ``failed_jobs`` reach 1.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from freight.errors import QueueConnectionError, QueueError
 from freight.queue.batch import BatchRepository, BatchState, Tally
 
 if TYPE_CHECKING:
@@ -77,6 +79,19 @@ class DatabaseBatches(BatchRepository):
         )
         self._find = sa.select(t).where(t.c.id == bp("b_id"))
 
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Translate SQLAlchemy's errors into freight's at this boundary."""
+        import sqlalchemy.exc as sa_exc
+
+        try:
+            yield
+        except sa_exc.SQLAlchemyError as exc:
+            lost = isinstance(exc, sa_exc.InterfaceError | sa_exc.DisconnectionError | sa_exc.TimeoutError)
+            if lost or getattr(exc, "connection_invalidated", False):
+                raise QueueConnectionError(f"cannot {action}: the database is unreachable: {exc}") from exc
+            raise QueueError(f"cannot {action} (table {self.table.name!r}): {exc}") from exc
+
     def _begin(self) -> Connection:
         if not self._ready:
             with self.engine.begin() as conn:
@@ -94,83 +109,92 @@ class DatabaseBatches(BatchRepository):
         """INSERT the batch row."""
         import sqlalchemy as sa
 
-        row = {
-            "id": state.id,
-            "name": state.name,
-            "total_jobs": state.total,
-            "pending_jobs": state.pending,
-            "failed_jobs": state.failed,
-            "options": state.options_json(),
-            "created_at": state.created_at,
-            "cancelled_at": state.cancelled_at,
-            "finished_at": state.finished_at,
-        }
-        with self._begin() as conn:
-            conn.execute(sa.insert(self.table), row)
-            conn.commit()
+        with self._errors(f"store batch {state.id}"):
+            row = {
+                "id": state.id,
+                "name": state.name,
+                "total_jobs": state.total,
+                "pending_jobs": state.pending,
+                "failed_jobs": state.failed,
+                "options": state.options_json(),
+                "created_at": state.created_at,
+                "cancelled_at": state.cancelled_at,
+                "finished_at": state.finished_at,
+            }
+            with self._begin() as conn:
+                conn.execute(sa.insert(self.table), row)
+                conn.commit()
 
     def find(self, batch_id: str) -> BatchState | None:
         """SELECT the row."""
-        with self._begin() as conn:
-            row = conn.execute(self._find, {"b_id": batch_id}).first()
-        return None if row is None else _state(row)
+        with self._errors(f"read batch {batch_id}"):
+            with self._begin() as conn:
+                row = conn.execute(self._find, {"b_id": batch_id}).first()
+            return None if row is None else _state(row)
 
     def add_jobs(self, batch_id: str, count: int) -> None:
         """One UPDATE adding to total and pending."""
-        with self._begin() as conn:
-            conn.execute(self._add, {"b_id": batch_id, "b_n": count})
-            conn.commit()
+        with self._errors(f"add jobs to batch {batch_id}"):
+            with self._begin() as conn:
+                conn.execute(self._add, {"b_id": batch_id, "b_n": count})
+                conn.commit()
 
     def record(self, batch_id: str, job_ids: Sequence[str], failed: bool, now: float) -> Tally | None:
         """One UPDATE ... RETURNING (read back on MySQL/MariaDB) in one short transaction."""
-        count = len(job_ids)
-        if not count:
-            return None
-        params = {"b_id": batch_id, "b_n": count, "b_failed": count if failed else 0, "b_now": now}
-        with self._begin() as conn:
-            if self._returning:
-                row = conn.execute(self._count, params).first()
-            else:
-                result = conn.execute(self._count, params)
-                row = conn.execute(self._counts, params).first() if result.rowcount == 1 else None
-            if row is None:
-                conn.rollback()
+        with self._errors(f"count jobs of batch {batch_id}"):
+            count = len(job_ids)
+            if not count:
                 return None
-            pending, failed_count = int(row[0]), int(row[1])
-            first = failed and failed_count == count
-            if first:
-                options = json.loads(conn.execute(self._find, params).one().options or "{}")
-                if not options.get("allow_failures"):
-                    conn.execute(self._cancel, params)
-            if pending == 0:
-                conn.execute(self._finish, params)
-            conn.commit()
-        return Tally(pending, failed_count, first, pending == 0)
+            params = {"b_id": batch_id, "b_n": count, "b_failed": count if failed else 0, "b_now": now}
+            with self._begin() as conn:
+                if self._returning:
+                    row = conn.execute(self._count, params).first()
+                else:
+                    result = conn.execute(self._count, params)
+                    row = conn.execute(self._counts, params).first() if result.rowcount == 1 else None
+                if row is None:
+                    conn.rollback()
+                    return None
+                pending, failed_count = int(row[0]), int(row[1])
+                first = failed and failed_count == count
+                if first:
+                    options = json.loads(conn.execute(self._find, params).one().options or "{}")
+                    if not options.get("allow_failures"):
+                        conn.execute(self._cancel, params)
+                if pending == 0:
+                    conn.execute(self._finish, params)
+                conn.commit()
+            return Tally(pending, failed_count, first, pending == 0)
 
     def cancel(self, batch_id: str, now: float) -> None:
         """UPDATE cancelled_at once."""
-        with self._begin() as conn:
-            conn.execute(self._cancel, {"b_id": batch_id, "b_now": now})
-            conn.commit()
+        with self._errors(f"cancel batch {batch_id}"):
+            with self._begin() as conn:
+                conn.execute(self._cancel, {"b_id": batch_id, "b_now": now})
+                conn.commit()
 
     def recent(self, limit: int = 50) -> list[BatchState]:
         """Newest first."""
         import sqlalchemy as sa
 
-        t = self.table
-        with self._begin() as conn:
-            rows = conn.execute(sa.select(t).order_by(t.c.created_at.desc()).limit(limit)).all()
-        return [_state(row) for row in rows]
+        with self._errors("list batches"):
+            t = self.table
+            with self._begin() as conn:
+                rows = conn.execute(sa.select(t).order_by(t.c.created_at.desc()).limit(limit)).all()
+            return [_state(row) for row in rows]
 
     def prune(self, before: float) -> int:
         """One DELETE of finished rows."""
         import sqlalchemy as sa
 
-        t = self.table
-        with self._begin() as conn:
-            deleted = conn.execute(sa.delete(t).where(t.c.finished_at.is_not(None), t.c.finished_at < before))
-            conn.commit()
-        return int(deleted.rowcount)
+        with self._errors("prune batches"):
+            t = self.table
+            with self._begin() as conn:
+                deleted = conn.execute(
+                    sa.delete(t).where(t.c.finished_at.is_not(None), t.c.finished_at < before)
+                )
+                conn.commit()
+            return int(deleted.rowcount)
 
 
 def _state(row: Any) -> BatchState:

@@ -31,6 +31,7 @@ from freight.queue import payload as payloads
 from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.drivers.redis_batches import RedisBatches
+from freight.redis_topology import in_failover, master_watch, rediscover
 
 if TYPE_CHECKING:
     import redis
@@ -111,6 +112,7 @@ class RedisQueue(Queue):
         )
         self._redis_error: type[BaseException] = redis_errors.RedisError
         self._keys: dict[str, tuple[str, str, str]] = {}
+        self._watch = master_watch(client)
         self._reserve = register(client, "freight.queue.drivers", "reserve")
         self._release = register(client, "freight.queue.drivers", "release")
         self._extend = register(client, "freight.queue.drivers", "extend")
@@ -130,6 +132,9 @@ class RedisQueue(Queue):
         where = f"queue connection {self.name!r} ({redis_address(self.client)})"
         if isinstance(exc, self._connection_errors):
             raise QueueConnectionError(f"cannot {action}: redis at {where} is unreachable: {exc}") from exc
+        if in_failover(exc):  # retried like a lost connection: it succeeds once the failover ends
+            rediscover(self.client)
+            raise QueueConnectionError(f"cannot {action}: redis at {where} is failing over: {exc}") from exc
         if isinstance(exc, self._redis_error):
             raise QueueError(f"cannot {action} on {where}: {exc}") from exc
         raise exc
@@ -177,6 +182,8 @@ class RedisQueue(Queue):
         name = queue or self.default_queue
         if limit < 1:
             return []
+        if self._watch is not None:
+            self._watch()  # Sentinel: follow a new master within a quarter of a second
         now = self.clock()
         try:
             envelopes = self._reserve(
@@ -241,10 +248,38 @@ class RedisQueue(Queue):
         except Exception as exc:
             self._fail(exc, f"extend the reservation of job {job.id!r}")
 
+    def counts(self, queue: str | None = None) -> tuple[int, int, int]:
+        """``(ready, delayed, reserved)`` on ``queue`` (one round trip; due delayed jobs count as
+        delayed until a worker moves them)."""
+        name = self.queue_name(queue)
+        ready, delayed, reserved = self.keys(name)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.llen(ready)
+            pipe.zcard(delayed)
+            pipe.zcard(reserved)
+            counted = [int(n) for n in pipe.execute()]
+        except Exception as exc:
+            self._fail(exc, f"count the jobs of queue {name!r}")
+        return counted[0], counted[1], counted[2]
+
+    def queue_names(self) -> list[str]:
+        """Queues with keys under this prefix (a SCAN), and the default queue."""
+        names = {self.default_queue}
+        try:
+            for key in self.client.scan_iter(match=f"{self.prefix}:{{*}}:*", count=1000):
+                text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+                names.add(text[len(self.prefix) + 2 :].rsplit("}:", 1)[0])
+        except Exception as exc:
+            self._fail(exc, "list the queues")
+        return sorted(names)
+
     def size(self, queue: str | None = None) -> int:
         """Ready + delayed + reserved jobs on ``queue`` (one round trip)."""
         name = self.queue_name(queue)
         ready, delayed, reserved = self.keys(name)
+        if self._watch is not None:
+            self._watch()
         try:
             pipe = self.client.pipeline(transaction=False)
             pipe.llen(ready)
