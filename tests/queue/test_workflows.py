@@ -79,7 +79,9 @@ def manager(
     manager.purge()
     if config["driver"] == "database" and queue_kind != "sqlite":
         table = config["table"]
-        _drop_sql(config["url"], f"{table}_batches", f"{table}_cache", f"{table}_locks")
+        _drop_sql(
+            config["url"], f"{table}_batches", f"{table}_batches_done", f"{table}_cache", f"{table}_locks"
+        )
 
 
 @pytest.fixture
@@ -382,3 +384,20 @@ def test_exactly_one_count_finishes_a_batch_and_one_sees_the_first_failure(queue
     state = batches.find(batch_id)
     assert state is not None and (state.pending, state.failed, state.finished_at) == (0, 9, 2.0)
     assert batches.record(batch_id, ["job-0-0"], False, 3.0) is None, "a finished batch counts nothing more"
+
+
+def test_a_job_counted_again_after_a_crash_is_not_counted_twice(queue: Queue) -> None:
+    """A worker that died after counting a job but before acknowledging it makes the job run
+    and be counted again: the batch remembers the ids it counted (redis set, SQL table)."""
+    from freight.queue.batch import BatchState
+
+    if not queue.persistent:
+        pytest.skip("process memory: no worker can die without taking the batch with it")
+    batches = queue.batches()
+    batches.create(BatchState("again" + queue.default_queue[-12:], "", 3, 3, 0, {}, 1.0))
+    batch_id = "again" + queue.default_queue[-12:]
+    first = batches.record(batch_id, ["a", "b"], False, 2.0)
+    assert first is not None and first.pending == 1
+    assert batches.record(batch_id, ["a"], False, 2.0) is None, "a counted id is not counted again"
+    again = batches.record(batch_id, ["b", "c"], False, 3.0)
+    assert again is not None and (again.pending, again.finished) == (0, True), "only the new id counted"

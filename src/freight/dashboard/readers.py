@@ -57,26 +57,29 @@ class Readers:
         self.app = app
         self.clock = clock
         self.options = metrics_options(app.config.get("metrics"))
+        self._by_name: dict[str, tuple[Any, MetricsStore | None]] = {}
 
     # -- stores -----------------------------------------------------------------------------
     def stores(self) -> list[tuple[str, Any, MetricsStore]]:
-        """(connection name, connection, store) for each distinct metrics store."""
+        """(connection name, connection, store) for each distinct metrics store with data."""
         manager = self.app.queue()
         found: list[tuple[str, Any, MetricsStore]] = []
         seen: set[str] = set()
         for name in manager.names():
-            try:
-                queue = manager.connection(name)
-                store = store_for(queue, self.options)
-            except Exception:  # a connection that cannot be built shows nothing
-                continue
-            if store is None:
+            if name not in self._by_name:
+                try:
+                    queue = manager.connection(name)
+                    self._by_name[name] = (queue, store_for(queue, self.options))
+                except Exception:  # a connection that cannot be built shows nothing (tried again)
+                    continue
+            queue, store = self._by_name[name]
+            present = getattr(store, "present", None)
+            if store is None or (callable(present) and not present()):
                 continue
             key = getattr(store, "identity", None) or f"{type(store).__name__}:{id(store)}"
-            if key in seen:
-                continue
-            seen.add(key)
-            found.append((name, queue, store))
+            if key not in seen:
+                seen.add(key)
+                found.append((name, queue, store))
         return found
 
     def _buckets(self, minutes: int) -> tuple[int, dict[int, dict[str, int]]]:
@@ -149,12 +152,10 @@ class Readers:
         return out
 
     def _configured_queues(self) -> list[tuple[str, str]]:
+        """The default queue of the default connection (shown before any job ran)."""
         manager = self.app.queue()
-        found = []
-        for name in manager.names():
-            queue = str(manager.item_config(name).get("queue") or "default")
-            found.append((name, queue))
-        return found
+        name = manager.default_name()
+        return [(name, str(manager.item_config(name).get("queue") or "default"))]
 
     def _size(self, connection: str, queue: str) -> int | None:
         try:
