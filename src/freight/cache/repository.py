@@ -243,8 +243,7 @@ class Repository(AsyncMethods):
         key: str,
         ttl: Duration | None,
         fn: Callable[[], R],
-        *,
-        tags: Tags = None,
+        tags: Tags = None,  # positional-or-keyword on purpose: defaults from a tuple, not a dict
         lock: bool = True,
         lock_wait: float = DEFAULT_LOCK_WAIT,
         beta: float = 0.0,
