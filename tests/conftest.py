@@ -133,9 +133,16 @@ def redis_sentinels() -> list[str]:
 
 @pytest.fixture(scope="session")
 def memcached_ring() -> list[str]:
-    """``host:port`` of three memcached nodes."""
-    ports = serverkit.RING_PORTS
-    return _scaleout("ring", "FREIGHT_TEST_MEMCACHED_RING", [f"{serverkit.HOST}:{p}" for p in ports])
+    """``host:port`` of three memcached nodes (a ring of this xdist worker's own)."""
+    configured = os.environ.get("FREIGHT_TEST_MEMCACHED_RING")
+    if configured:
+        return [s.strip() for s in configured.split(",") if s.strip()]
+    index = int(worker_id()[2:]) if worker_id().startswith("gw") else 0
+    try:
+        serverkit.ensure("ring", index)
+    except Exception as exc:
+        unreachable("memcached ring", str(exc))
+    return [f"{serverkit.HOST}:{p}" for p in serverkit.ring_ports(index)]
 
 
 # -- Memcached --------------------------------------------------------------------------

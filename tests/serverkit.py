@@ -9,7 +9,10 @@ down`` stops everything.
 
     cluster    3 masters + 3 replicas   127.0.0.1:17001-17006
     sentinel   master 17101, replica 17102, sentinels 17111-17113, service "freight-test"
-    ring       memcached 17201-17203
+    failover   the failover tests' own cluster 17021-17026 and sentinel group 17121/17122 +
+               17131-17133, started by those tests and stopped after them
+    ring       memcached 17201-17203 (ring N, for pytest-xdist worker gwN: 17201+3N..17203+3N,
+               so one worker's flush_all never empties another's)
 """
 
 from __future__ import annotations
@@ -29,7 +32,17 @@ CLUSTER_PORTS = tuple(range(17001, 17007))
 SENTINEL_MASTER, SENTINEL_REPLICA = 17101, 17102
 SENTINEL_PORTS = (17111, 17112, 17113)
 SERVICE = "freight-test"
+#: the failover tests' own setups (a failover must not disturb tests running on the shared ones)
+FAILOVER_CLUSTER_PORTS = tuple(range(17021, 17027))
+FAILOVER_SENTINEL = (17121, 17122, (17131, 17132, 17133))
 RING_PORTS = (17201, 17202, 17203)
+
+
+def ring_ports(index: int = 0) -> tuple[int, ...]:
+    """The three ports of ring ``index`` (one per pytest-xdist worker)."""
+    return tuple(p + 3 * index for p in RING_PORTS)
+
+
 ROOT = Path(os.environ.get("FREIGHT_SCALEOUT_DIR", "/tmp/freight-scaleout"))
 
 
@@ -111,22 +124,22 @@ def _stop_ports(ports: tuple[int, ...]) -> None:
 
 
 # -- cluster --------------------------------------------------------------------------------
-def cluster_healthy() -> bool:
+def cluster_healthy(ports: tuple[int, ...] = CLUSTER_PORTS) -> bool:
     """Every node answers, the cluster state is ok, and it has three masters with a replica each."""
-    if not all(_listening(p) for p in CLUSTER_PORTS):
+    if not all(_listening(p) for p in ports):
         return False
-    info = _cli(CLUSTER_PORTS[0], "cluster", "info")
+    info = _cli(ports[0], "cluster", "info")
     if "cluster_state:ok" not in info or "cluster_size:3" not in info:
         return False
-    nodes = _cli(CLUSTER_PORTS[0], "cluster", "nodes").splitlines()
+    nodes = _cli(ports[0], "cluster", "nodes").splitlines()
     masters = [n for n in nodes if " master " in f" {n.split()[2].replace(',', ' ')} "]
     return len(nodes) == 6 and len(masters) == 3 and all("fail" not in n.split()[2] for n in nodes)
 
 
-def start_cluster() -> None:
+def start_cluster(ports: tuple[int, ...] = CLUSTER_PORTS) -> None:
     """Six cluster-enabled servers joined as three masters with one replica each."""
-    _stop_ports(CLUSTER_PORTS)
-    for port in CLUSTER_PORTS:
+    _stop_ports(ports)
+    for port in ports:
         _redis(
             port,
             "--cluster-enabled",
@@ -136,47 +149,53 @@ def start_cluster() -> None:
             "--cluster-node-timeout",
             "2000",
         )
-    _wait(lambda: all(_listening(p) for p in CLUSTER_PORTS), 10, "cluster nodes")
+    _wait(lambda: all(_listening(p) for p in ports), 10, "cluster nodes")
     subprocess.run(
-        ["redis-cli", "--cluster", "create", *(f"{HOST}:{p}" for p in CLUSTER_PORTS)]
+        ["redis-cli", "--cluster", "create", *(f"{HOST}:{p}" for p in ports)]
         + ["--cluster-replicas", "1", "--cluster-yes"],
         check=True,
         capture_output=True,
         timeout=60,
     )
-    _wait(cluster_healthy, 30, "redis cluster")
+    _wait(lambda: cluster_healthy(ports), 30, "redis cluster")
 
 
 # -- sentinel -------------------------------------------------------------------------------
-def sentinel_master() -> tuple[str, int] | None:
+Sentinels = tuple[int, int, tuple[int, ...]]
+SHARED_SENTINEL: Sentinels = (SENTINEL_MASTER, SENTINEL_REPLICA, SENTINEL_PORTS)
+
+
+def sentinel_master(setup: Sentinels = SHARED_SENTINEL) -> tuple[str, int] | None:
     """The master the sentinels agree on, or None."""
-    reply = _cli(SENTINEL_PORTS[0], "sentinel", "get-master-addr-by-name", SERVICE).split()
+    reply = _cli(setup[2][0], "sentinel", "get-master-addr-by-name", SERVICE).split()
     return (reply[0], int(reply[1])) if len(reply) == 2 else None
 
 
-def sentinel_healthy() -> bool:
+def sentinel_healthy(setup: Sentinels = SHARED_SENTINEL) -> bool:
     """Three sentinels see the master, which answers as a master with one online replica."""
-    if not all(_listening(p) for p in (SENTINEL_MASTER, SENTINEL_REPLICA, *SENTINEL_PORTS)):
+    master_port, replica_port, sentinels = setup
+    if not all(_listening(p) for p in (master_port, replica_port, *sentinels)):
         return False
-    master = sentinel_master()
+    master = sentinel_master(setup)
     if master is None:
         return False
     info = _cli(master[1], "info", "replication")
-    if "role:master" not in info or "connected_slaves:1" not in info:
+    if "role:master" not in info or "connected_slaves:1" not in info or "state=online" not in info:
         return False
-    for port in SENTINEL_PORTS:
+    for port in sentinels:
         state = _cli(port, "sentinel", "master", SERVICE)
         if "num-other-sentinels\n2" not in state or "s_down" in state or "o_down" in state:
             return False
     return True
 
 
-def start_sentinel() -> None:
+def start_sentinel(setup: Sentinels = SHARED_SENTINEL) -> None:
     """A master, its replica and three sentinels watching it (quorum 2, 1 s down-after)."""
-    _stop_ports((SENTINEL_MASTER, SENTINEL_REPLICA, *SENTINEL_PORTS))
-    _redis(SENTINEL_MASTER)
-    _redis(SENTINEL_REPLICA, "--replicaof", HOST, str(SENTINEL_MASTER))
-    for port in SENTINEL_PORTS:
+    master_port, replica_port, sentinels = setup
+    _stop_ports((master_port, replica_port, *sentinels))
+    _redis(master_port, "--repl-diskless-sync-delay", "0")
+    _redis(replica_port, "--repl-diskless-sync-delay", "0", "--replicaof", HOST, str(master_port))
+    for port in sentinels:
         work = ROOT / str(port)
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -184,13 +203,13 @@ def start_sentinel() -> None:
         conf.write_text(
             f"port {port}\nbind {HOST}\ndaemonize yes\ndir {work}\n"
             f"pidfile {work / 'redis.pid'}\nlogfile {work / 'sentinel.log'}\n"
-            f"sentinel monitor {SERVICE} {HOST} {SENTINEL_MASTER} 2\n"
+            f"sentinel monitor {SERVICE} {HOST} {master_port} 2\n"
             f"sentinel down-after-milliseconds {SERVICE} 1000\n"
             f"sentinel failover-timeout {SERVICE} 5000\n"
             f"sentinel parallel-syncs {SERVICE} 1\n"
         )
         subprocess.run(["redis-server", str(conf), "--sentinel"], check=True)
-    _wait(sentinel_healthy, 30, "redis sentinel")
+    _wait(lambda: sentinel_healthy(setup), 30, "redis sentinel")
 
 
 # -- memcached ring ---------------------------------------------------------------------------
@@ -219,15 +238,15 @@ def start_memcached(port: int, *, daemon: bool = True) -> subprocess.Popen[bytes
     return proc
 
 
-def ring_healthy() -> bool:
-    """Every ring node answers."""
-    return all(memcached_up(p) for p in RING_PORTS)
+def ring_healthy(index: int = 0) -> bool:
+    """Every node of ring ``index`` answers."""
+    return all(memcached_up(p) for p in ring_ports(index))
 
 
-def start_ring() -> None:
-    """Three memcached nodes."""
-    _stop_ports(RING_PORTS)
-    for port in RING_PORTS:
+def start_ring(index: int = 0) -> None:
+    """Three memcached nodes (ring ``index``)."""
+    _stop_ports(ring_ports(index))
+    for port in ring_ports(index):
         start_memcached(port)
 
 
@@ -238,8 +257,9 @@ SETUPS = {
 }
 
 
-def ensure(name: str) -> None:
-    """Start setup ``name`` unless it already runs healthy (once across processes: a file lock)."""
+def ensure(name: str, index: int = 0) -> None:
+    """Start setup ``name`` unless it already runs healthy (once across processes: a file lock);
+    ``index`` picks one of several memcached rings."""
     healthy, start, binaries = SETUPS[name]
     missing = [b for b in binaries if shutil.which(b) is None]
     if missing:
@@ -247,15 +267,34 @@ def ensure(name: str) -> None:
             f"serverkit: {name} needs {', '.join(missing)} (apt-get install redis-server memcached)"
         )
     ROOT.mkdir(parents=True, exist_ok=True)
-    with open(ROOT / f"{name}.lock", "w") as lock:
+    with open(ROOT / f"{name}{index or ''}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not healthy():
-            start()
+        if name == "ring":
+            if not ring_healthy(index):
+                start_ring(index)
+            return
+        if healthy():
+            return
+        ports = CLUSTER_PORTS if name == "cluster" else (SENTINEL_MASTER, SENTINEL_REPLICA, *SENTINEL_PORTS)
+        if all(_listening(p) for p in ports):  # running: maybe mid-failover, give it time
+            try:
+                _wait(healthy, 30, name)
+                return
+            except RuntimeError:
+                pass
+        start()
+
+
+def stop(ports: tuple[int, ...]) -> None:
+    """Stop the servers on ``ports`` started by this module."""
+    _stop_ports(ports)
 
 
 def stop_all() -> None:
     """Stop every server this module starts."""
-    _stop_ports(CLUSTER_PORTS + (SENTINEL_MASTER, SENTINEL_REPLICA) + SENTINEL_PORTS + RING_PORTS)
+    rings = tuple(p for i in range(8) for p in ring_ports(i) if (ROOT / str(p)).exists())
+    failover = FAILOVER_CLUSTER_PORTS + FAILOVER_SENTINEL[:2] + FAILOVER_SENTINEL[2]
+    _stop_ports(CLUSTER_PORTS + (SENTINEL_MASTER, SENTINEL_REPLICA) + SENTINEL_PORTS + rings + failover)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,30 @@ A store or connection config picks its topology:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from freight.errors import ConfigurationError
 
-__all__ = ["describe_client", "is_cluster", "parse_nodes", "primaries", "topology_client"]
+__all__ = [
+    "describe_client",
+    "in_failover",
+    "is_cluster",
+    "master_watch",
+    "parse_nodes",
+    "primaries",
+    "rediscover",
+    "topology_client",
+]
 
+#: error replies of a server that is changing roles, loading or has lost its replicas: the
+#: same command succeeds once the failover ends, so callers treat them as "unreachable"
+FAILOVER_REPLIES = ("NOREPLICAS", "READONLY", "MASTERDOWN", "LOADING", "TRYAGAIN", "CLUSTERDOWN")
+_FAILOVER_REPLY = re.compile(r"(?:^|caused error: )(?:" + "|".join(FAILOVER_REPLIES) + r")\b")
+_FAILOVER_ERRORS = frozenset({"ClusterDownError", "TryAgainError", "ReadOnlyError", "BusyLoadingError"})
 CLUSTER_SCHEME = "redis+cluster"
 SENTINEL_SCHEME = "redis+sentinel"
 
@@ -153,6 +169,45 @@ def _sentinel(
         sentinel_options["password"] = config["sentinel_password"]
     sentinel = sentinel_class(nodes, sentinel_kwargs=sentinel_options, **sentinel_options)
     return sentinel.master_for(str(service), db=db, password=password, **options)
+
+
+def in_failover(exc: BaseException) -> bool:
+    """True for a redis error that a failover in progress explains (see ``FAILOVER_REPLIES``)."""
+    for cause in (exc, exc.__cause__, exc.__context__):
+        if cause is not None and type(cause).__name__ in _FAILOVER_ERRORS:
+            return True
+    return _FAILOVER_REPLY.search(str(exc)) is not None
+
+
+def rediscover(client: Any) -> None:
+    """After a failover error: drop a Sentinel client's connections, so the next command asks
+    the sentinels for the current master (a cluster client re-reads its slot map by itself)."""
+    pool = getattr(client, "connection_pool", None)
+    if getattr(pool, "service_name", None) is not None:
+        pool.disconnect()  # type: ignore[union-attr]
+
+
+def master_watch(client: Any, interval: float = 0.25) -> Callable[[], None] | None:
+    """For a Sentinel client, a check to call often: at most every ``interval`` seconds it asks
+    the sentinels for the master, and a changed answer closes the idle connections to the old
+    one (redis-py's ``get_master_address``). A demoted master keeps accepting writes until the
+    sentinels reconfigure it, which can take seconds; this bounds the work done on it. None
+    for other clients."""
+    pool = getattr(client, "connection_pool", None)
+    if getattr(pool, "service_name", None) is None:
+        return None
+    due = [0.0]
+
+    def check() -> None:
+        now = time.monotonic()
+        if now >= due[0]:
+            due[0] = now + interval
+            try:
+                pool.get_master_address()  # type: ignore[union-attr]
+            except Exception:  # noqa: S110 - the next command reports an unreachable server
+                pass
+
+    return check
 
 
 def is_cluster(client: Any) -> bool:

@@ -26,6 +26,7 @@ BACKENDS = [
     "sentinel",
     "fakeredis",
     "memcached",
+    "ring",
     "sqlite",
     "postgres",
     "mysql",
@@ -71,6 +72,7 @@ CAPS: dict[str, Caps] = {
     "sentinel": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
     "fakeredis": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=True),
     "memcached": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=False),
+    "ring": Caps(persists=True, uses_clock=False, shared=True, flush_scoped=False),
     "sqlite": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
     "postgres": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
     "mysql": Caps(persists=True, uses_clock=True, shared=True, flush_scoped=True),
@@ -228,6 +230,10 @@ BUILDERS: dict[str, Builder] = {
     "memcached": lambda request, unique, tmp: {
         "driver": "memcached",
         "servers": request.getfixturevalue("memcached_servers"),
+    },
+    "ring": lambda request, unique, tmp: {
+        "driver": "memcached",
+        "servers": request.getfixturevalue("memcached_ring"),
     },
     "sqlite": _sql("sqlite_url"),
     "postgres": _sql("postgres_url"),

@@ -28,7 +28,7 @@ def _caps(backend: str, store: Store) -> Caps:
         persists=store.persists,
         uses_clock=store.uses_clock,
         shared=store.shared,
-        flush_scoped=backend != "memcached",
+        flush_scoped=store.driver != "memcached",
     )
 
 

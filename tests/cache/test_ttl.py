@@ -121,7 +121,7 @@ def test_prune_removes_expired_entries(env: CacheEnv, cache: Repository) -> None
 @server_time
 def test_server_side_expiry(env: CacheEnv, cache: Repository) -> None:
     """One real wait covers put, put_many, add, touch, increment and lock expiry."""
-    ttl = 2.0 if env.backend == "memcached" else 0.4
+    ttl = 2.0 if env.cache.store.driver == "memcached" else 0.4
     cache.put("k", "v", ttl)
     cache.put_many({"a": 1}, ttl)
     cache.add("added", 1, ttl)

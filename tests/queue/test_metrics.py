@@ -211,17 +211,20 @@ def test_cache_stores_record_per_store_and_key_group(tmp_path: Any) -> None:
     for key in ("user:1", "user:2", "post:1"):
         cache.get(key)
     cache.forget("post:1")
+    cache.tags("people").put("user:3", "c")
+    cache.tags("people").flush()
     assert app.cache_metrics is not None
     assert app.cache_metrics.recorder.flush()
     store = store_for(app.queue().connection(), {"table": "m_cache"})
     assert store is not None
     totals = {s: v for s, v in store.totals().items() if s.startswith("cache|")}
     assert totals == {
-        "cache|array|*|writes": 2,
+        "cache|array|*|tag_flushes": 1,
+        "cache|array|*|writes": 3,
         "cache|array|*|hits": 2,
         "cache|array|*|misses": 1,
         "cache|array|*|deletes": 1,
-        "cache|array|users|writes": 1,
+        "cache|array|users|writes": 2,
         "cache|array|users|hits": 1,
         "cache|array|users|misses": 1,
     }

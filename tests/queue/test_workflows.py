@@ -79,7 +79,9 @@ def manager(
     manager.purge()
     if config["driver"] == "database" and queue_kind != "sqlite":
         table = config["table"]
-        _drop_sql(config["url"], f"{table}_batches", f"{table}_cache", f"{table}_locks")
+        _drop_sql(
+            config["url"], f"{table}_batches", f"{table}_batches_done", f"{table}_cache", f"{table}_locks"
+        )
 
 
 @pytest.fixture
@@ -303,3 +305,99 @@ def test_cancelling_a_unique_job_releases_its_lock(
     job_id = queue.push(Recalc(account=3))
     assert job_id is not None and queue.cancel(job_id)
     assert queue.push(Recalc(account=3)) is not None
+
+
+def test_unique_jobs_dropped_from_a_batch_are_not_counted(
+    queue: Queue, manager: QueueManager, clock: FakeClock
+) -> None:
+    assert queue.push(Recalc(account=1)) is not None
+    batch = Batch([Recalc(account=1), Recalc(account=2), Member(n=3)]).finally_(Finally()).dispatch(queue)
+    assert batch.total == 2, "the unique job already queued was left out of the batch"
+    work(manager, clock)
+    found = batch.fresh()
+    assert found.finished and found.processed == 2
+    assert [name for name, _ in jobs.RAN].count("Finally") == 1
+
+
+# -- the sync driver ------------------------------------------------------------------------
+@pytest.fixture
+def sync() -> Iterator[Queue]:
+    manager = QueueManager(
+        {
+            "default": "sync",
+            "connections": {"sync": {"driver": "sync", "raise_exceptions": False}},
+            "failed": {"driver": "redis", "client": fakeredis.FakeRedis()},
+        }
+    )
+    yield manager.connection()
+    manager.purge()
+
+
+def test_chains_batches_and_unique_jobs_on_the_sync_driver(sync: Queue) -> None:
+    Chain([Step(n=1), Broken(n=2), Step(n=3)]).catch(Catch(n="c")).dispatch(sync)
+    assert jobs.RAN == [("Step", 1), ("Broken", 2), ("Broken", 2), ("Catch", "c")]
+    jobs.RAN.clear()
+    batch = Batch([Member(n=1), Member(n=2)]).then(Then()).finally_(Finally()).dispatch(sync)
+    found = sync.find_batch(batch.id)
+    assert found is not None and found.finished and found.processed == 2
+    assert [name for name, _ in jobs.RAN] == ["Member", "Member", "Then", "Finally"]
+    assert sync.push(Recalc(account=1)) is not None
+    assert sync.push(Recalc(account=1)) is not None, "it ran at once and released its lock"
+    assert sync.cancel("0" * 32) is False
+
+
+def test_a_held_back_job_spends_its_tries_on_the_sync_driver(sync: Queue) -> None:
+    for i in range(6):
+        sync.push(Limited(n=i))
+    assert len(jobs.RAN) == 5, "the sixth is held back, runs again at once, and fails after its try"
+
+
+# -- the counters under contention ------------------------------------------------------------
+def test_exactly_one_count_finishes_a_batch_and_one_sees_the_first_failure(queue: Queue) -> None:
+    """8 threads count the last 64 jobs of a batch at once (each job on its own): exactly one
+    count sees the batch finish and exactly one sees the first failure, on every backend."""
+    import threading
+
+    from freight.queue.batch import BatchState
+
+    batches = queue.batches()
+    batches.create(
+        BatchState("race" + queue.default_queue[-12:], "", 64, 64, 0, {"allow_failures": True}, 1.0)
+    )
+    batch_id = "race" + queue.default_queue[-12:]
+    tallies: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def count(worker: int) -> None:
+        barrier.wait(30)
+        for i in range(8):
+            tallies.append(batches.record(batch_id, [f"job-{worker}-{i}"], worker == i == 3 or i == 7, 2.0))
+
+    threads = [threading.Thread(target=count, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(tallies) == 64 and all(t is not None for t in tallies)
+    assert sum(t.finished for t in tallies) == 1, "exactly one count finished the batch"
+    assert sum(t.first_failure for t in tallies) == 1, "exactly one count saw the first failure"
+    state = batches.find(batch_id)
+    assert state is not None and (state.pending, state.failed, state.finished_at) == (0, 9, 2.0)
+    assert batches.record(batch_id, ["job-0-0"], False, 3.0) is None, "a finished batch counts nothing more"
+
+
+def test_a_job_counted_again_after_a_crash_is_not_counted_twice(queue: Queue) -> None:
+    """A worker that died after counting a job but before acknowledging it makes the job run
+    and be counted again: the batch remembers the ids it counted (redis set, SQL table)."""
+    from freight.queue.batch import BatchState
+
+    if not queue.persistent:
+        pytest.skip("process memory: no worker can die without taking the batch with it")
+    batches = queue.batches()
+    batches.create(BatchState("again" + queue.default_queue[-12:], "", 3, 3, 0, {}, 1.0))
+    batch_id = "again" + queue.default_queue[-12:]
+    first = batches.record(batch_id, ["a", "b"], False, 2.0)
+    assert first is not None and first.pending == 1
+    assert batches.record(batch_id, ["a"], False, 2.0) is None, "a counted id is not counted again"
+    again = batches.record(batch_id, ["b", "c"], False, 3.0)
+    assert again is not None and (again.pending, again.finished) == (0, True), "only the new id counted"

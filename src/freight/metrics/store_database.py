@@ -16,6 +16,7 @@ primary-key order so that concurrent writers cannot deadlock each other.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -76,6 +77,13 @@ class DatabaseMetricsStore(MetricsStore):
         self._next_prune = 0.0
 
     # -- setup ----------------------------------------------------------------------------
+    def present(self) -> bool:
+        """False for a SQLite file that does not exist yet (a reader then creates nothing)."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+            return True
+        return os.path.exists(database)
+
     def create_tables(self) -> None:
         """Create the three tables when missing (tolerates another process racing)."""
         with self._ready_lock:

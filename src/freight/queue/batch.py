@@ -237,7 +237,7 @@ class Batch:
         """Add jobs to a dispatched batch (from one of its running jobs, so it cannot finish
         meanwhile); they are counted before they are pushed."""
         queue = self._bound()
-        jobs = list(jobs)
+        jobs = [job for job in jobs if queue.claim_unique(job)]  # a dropped unique job is not counted
         if not jobs:
             return self
         for job in jobs:

@@ -8,14 +8,13 @@ memory limit was exceeded), see :mod:`freight.queue.worker`.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
-import sys
 from typing import TYPE_CHECKING, Any
 
 from freight.errors import ConfigurationError
+from freight.queue import failed_commands
 from freight.queue.backoff import parse as parse_backoff
-from freight.queue.failed import FailedJob, retry_failed
+from freight.queue.supervisor import Supervisor, supervised_child
 
 if TYPE_CHECKING:
     from freight.app import Application
@@ -43,6 +42,17 @@ def count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
+
+
+def pool_range(text: str) -> tuple[int, int]:
+    """``MIN,MAX`` for ``--autoscale`` (1 <= MIN <= MAX)."""
+    try:
+        lo, hi = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX (two whole numbers), got {text!r}") from None
+    if not 1 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"expected 1 <= MIN <= MAX, got {text!r}")
+    return lo, hi
 
 
 def register(sub: Any) -> None:
@@ -82,21 +92,22 @@ def register(sub: Any) -> None:
     work.add_argument("--stop-when-empty", action="store_true", help="stop once every queue is empty")
     work.add_argument("--once", action="store_true", help="run a single job, then stop")
     work.add_argument("-q", "--quiet", action="store_true", help="log only retries, failures and errors")
+    work.add_argument(
+        "--processes", type=count, default=1, help="run N worker processes under one supervisor"
+    )
+    work.add_argument(
+        "--autoscale", type=pool_range, help="MIN,MAX: run between MIN and MAX processes, by backlog"
+    )
+    work.add_argument("--cooldown", type=seconds, default=3.0, help="seconds between two autoscale decisions")
+    work.add_argument(
+        "--max-wait",
+        type=seconds,
+        default=10.0,
+        help="autoscale adds a process when the backlog would take longer than this to drain",
+    )
     work.set_defaults(handler=cmd_work)
 
-    failed = sub.add_parser("failed", help="list failed jobs")
-    failed.set_defaults(handler=cmd_failed)
-
-    retry = sub.add_parser("retry", help="push failed jobs back onto their queues")
-    retry.add_argument("ids", nargs="+", metavar="ID", help="failed job ids, or 'all'")
-    retry.set_defaults(handler=cmd_retry)
-
-    forget = sub.add_parser("forget", help="delete a failed job")
-    forget.add_argument("id", metavar="ID")
-    forget.set_defaults(handler=cmd_forget)
-
-    flush = sub.add_parser("flush", help="delete every failed job")
-    flush.set_defaults(handler=cmd_flush)
+    failed_commands.register(sub)
 
     for name, handler, text in (
         ("clear", cmd_clear, "delete every job on queues"),
@@ -125,6 +136,9 @@ def cmd_work(args: argparse.Namespace, app: Application) -> int:
 
     if args.quiet:
         logging.getLogger("freight.worker").setLevel(logging.WARNING)
+    if args.processes > 1 or args.autoscale:
+        return _supervise(args, app)
+    supervised_child()
     worker = Worker(
         app,
         args.connection,
@@ -145,8 +159,25 @@ def cmd_work(args: argparse.Namespace, app: Application) -> int:
     return worker.run()
 
 
-def _when(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds")
+def _supervise(args: argparse.Namespace, app: Application) -> int:
+    """``work --processes N`` / ``--autoscale MIN,MAX``: a supervisor of worker processes."""
+    backlog = None
+    if args.autoscale:
+        connection = app.queue().connection(args.connection)
+        queues = _queues(args.queue, connection.default_queue)
+
+        def backlog() -> int:
+            return sum(connection.size(q) for q in queues)
+
+    supervisor = Supervisor(
+        args.argv,
+        max(args.processes, args.autoscale[0]) if args.autoscale else args.processes,
+        autoscale=args.autoscale,
+        cooldown=args.cooldown,
+        max_wait=args.max_wait,
+        backlog=backlog,
+    )
+    return supervisor.run()
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -154,62 +185,6 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
-
-
-def cmd_failed(args: argparse.Namespace, app: Application) -> int:
-    """``failed``: a table of failed jobs, newest first."""
-    records = app.queue().failed().all()
-    if not records:
-        print("No failed jobs.")
-        return 0
-    rows = [["ID", "Connection", "Queue", "Job", "Failed at", "Exception"]]
-    for r in records:
-        summary = r.summary if len(r.summary) <= 80 else r.summary[:77] + "..."
-        rows.append([r.id, r.connection, r.queue, r.job_class, _when(r.failed_at), summary])
-    print(_table(rows))
-    return 0
-
-
-def cmd_retry(args: argparse.Namespace, app: Application) -> int:
-    """``retry ID... | all``: push failed jobs back, as fresh jobs, and forget them."""
-    manager = app.queue()
-    store = manager.failed()
-    pairs: list[tuple[str, FailedJob | None]]
-    if args.ids == ["all"]:
-        pairs = [(r.id, r) for r in store.all()]
-        if not pairs:
-            print("No failed jobs.")
-    else:
-        pairs = [(wanted, store.find(wanted)) for wanted in args.ids]
-    status = 0
-    for wanted, record in pairs:
-        if record is None:
-            print(f"error: no failed job with id {wanted!r}", file=sys.stderr)
-            status = 1
-            continue
-        retry_failed(manager, record)
-        store.forget(record.id)
-        print(
-            f"Pushed failed job {record.id} ({record.job_class}) back onto "
-            f"{record.connection}:{record.queue}."
-        )
-    return status
-
-
-def cmd_forget(args: argparse.Namespace, app: Application) -> int:
-    """``forget ID``: delete one failed job."""
-    if app.queue().failed().forget(args.id):
-        print(f"Deleted failed job {args.id}.")
-        return 0
-    print(f"error: no failed job with id {args.id!r}", file=sys.stderr)
-    return 1
-
-
-def cmd_flush(args: argparse.Namespace, app: Application) -> int:
-    """``flush``: delete every failed job."""
-    count = app.queue().failed().flush()
-    print(f"Deleted {count} failed job{'s' if count != 1 else ''}.")
-    return 0
 
 
 def cmd_clear(args: argparse.Namespace, app: Application) -> int:
@@ -222,10 +197,17 @@ def cmd_clear(args: argparse.Namespace, app: Application) -> int:
 
 
 def cmd_size(args: argparse.Namespace, app: Application) -> int:
-    """``size [connection] [--queue a,b]``: jobs on each queue (ready, delayed and reserved)."""
+    """``size [connection] [--queue a,b]``: ready, delayed and reserved jobs of every queue
+    the connection holds (or of the ``--queue`` ones), on the default connection or one named."""
     queue = app.queue().connection(args.connection)
-    for name in _queues(args.queue, queue.default_queue):
-        print(f"{queue.name}:{name} {queue.size(name)}")
+    names = _queues(args.queue, queue.default_queue) if args.queue else queue.queue_names()
+    rows = [["Queue", "Ready", "Delayed", "Reserved", "Total"]]
+    for name in names:
+        ready, delayed, reserved = queue.counts(name)
+        rows.append(
+            [f"{queue.name}:{name}", str(ready), str(delayed), str(reserved), str(ready + delayed + reserved)]
+        )
+    print(_table(rows))
     return 0
 
 

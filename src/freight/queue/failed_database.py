@@ -23,7 +23,7 @@ from freight import sql_errors
 from freight.connections import describe_url, sql_engine
 from freight.errors import QUEUE_ERRORS, FreightError
 from freight.manager import clock_of
-from freight.queue.failed import FailedJob, FailedJobStore, describe_exception
+from freight.queue.failed import FailedJob, FailedJobStore, corrupt_record, describe_exception, record_id
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -121,20 +121,26 @@ class DatabaseFailedJobStore(FailedJobStore):
 
     @staticmethod
     def _record(row: Any) -> FailedJob:
-        return FailedJob(
-            id=row.uuid,
-            connection=row.connection,
-            queue=row.queue,
-            payload=row.payload,
-            exception=row.exception,
-            failed_at=float(row.failed_at),
-        )
+        try:
+            fields = (row.uuid, row.connection, row.queue, row.payload, row.exception)
+            if not all(isinstance(f, str) for f in fields):
+                raise TypeError("a text column holds another type")
+            return FailedJob(*fields, failed_at=float(row.failed_at))
+        except (TypeError, ValueError) as exc:  # SQLite keeps any type in any column
+            return corrupt_record(str(row.uuid), row.payload, f"unreadable row: {exc}")
 
     # -- the store API -------------------------------------------------------------------
     def log(self, connection: str, queue: str, payload: str, exc: BaseException) -> str:
-        """Insert one failed job; returns its uuid."""
-        new_id = self.new_id()
+        """Insert one failed job; returns its id (the payload's uuid when readable)."""
+        import sqlalchemy as sa
+
+        new_id = record_id(payload)
+        t = self.table
         with self._begin("record a failed job") as conn:
+            kept = conn.execute(sa.select(t.c.payload).where(t.c.uuid == new_id)).scalar()
+            if kept is not None and kept != payload:  # another payload claims that uuid: keep both
+                new_id = self.new_id()
+            conn.execute(t.delete().where(t.c.uuid == new_id))
             conn.execute(
                 self.table.insert().values(
                     uuid=new_id,

@@ -65,7 +65,7 @@ class Workflow:
         middleware = instance.middleware()
         if not middleware:
             instance.handle()
-        elif pipeline.run(middleware, instance, self.queue, running.timeout):
+        elif pipeline.run(middleware, instance, self.queue, running.timeout) and self.queue.honours_delays:
             running.job.attempts -= 1  # held back by a middleware: this try does not count
 
     def succeeded(self, running: Running, *, defer_batch: bool = False) -> None:

@@ -1,5 +1,6 @@
 """The memcached cache store (pymemcache: one plain client per thread on a single server,
-``HashClient`` over several).
+a rendezvous-hashed :class:`~freight.cache.stores.memcached_ring.RingClient` over several,
+where a dead server's keys are misses and a warning, not errors).
 
 * Keys: ``"<escaped prefix>:<version>:<key>"``, sent as they are when memcached can
   take them (1 to 250 printable ASCII characters, no space or control character, not starting with
@@ -30,6 +31,7 @@ from freight import memcached_errors
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store, lock_prefix
 from freight.cache.stores.memcached_clients import ThreadClients, kernel_timeout_module
+from freight.cache.stores.memcached_ring import RingClient
 from freight.connections import after_fork
 from freight.errors import CACHE_ERRORS, CacheError, FreightError, MissingDependencyError
 from freight.manager import clock_of
@@ -206,8 +208,10 @@ class MemcachedStore(Store):
     def _remaining_ttl(self, k: str, token: bytes) -> int | None:
         """The exptime that keeps ``k``'s current TTL (meta ``mg``); None if its CAS moved on."""
         try:
-            node = self.client if self._shared is None else self._shared._get_client(k)
-            reply: bytes = node.raw_command(f"mg {k} t c")
+            if self._shared is None:
+                reply: bytes = self.client.raw_command(f"mg {k} t c")
+            else:  # the ring sends it to the node owning k
+                reply = self._shared.raw_command(k, f"mg {k} t c")
         except self._unknown_command as exc:
             raise CacheError(
                 f"memcached cache store {self.name!r}: counters below zero need memcached >= 1.6 "
@@ -365,8 +369,7 @@ def create(config: dict[str, Any], manager: Any) -> MemcachedStore:
     """Build a memcached store from its configuration (``servers``, ``connect_timeout``,
     ``timeout``, ``dead_timeout``, ``max_pool_size``; the last two only matter for several servers)."""
     try:
-        from pymemcache.client.base import Client, normalize_server_spec
-        from pymemcache.client.hash import HashClient
+        from pymemcache.client.base import Client, PooledClient, normalize_server_spec
     except ImportError as exc:
         raise MissingDependencyError("pymemcache", "memcached", "memcached") from exc
     servers = _servers(config)
@@ -392,17 +395,23 @@ def create(config: dict[str, Any], manager: Any) -> MemcachedStore:
         return MemcachedStore(
             None, servers, name=name, prefix=prefix, clock=clock, connect=connect, version=version
         )
-    client = HashClient(
+    # several servers: rendezvous hashing; a dead server's keys are misses (memcached_ring.py)
+    from pymemcache.exceptions import MemcacheUnexpectedCloseError
+
+    def pooled(address: str) -> Any:
+        return PooledClient(
+            normalize_server_spec(address),
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            no_delay=True,
+            max_pool_size=config.get("max_pool_size"),
+            default_noreply=False,
+        )
+
+    client = RingClient(
         servers,
-        connect_timeout=connect_timeout,
-        timeout=timeout,
-        no_delay=True,
-        use_pooling=True,
-        max_pool_size=config.get("max_pool_size"),
-        default_noreply=False,
-        # a failing server leaves the ring at once (keys move to the others); retried after dead_timeout
-        retry_attempts=0,
+        pooled,
         dead_timeout=float(config.get("dead_timeout", 1.0)),
-        ignore_exc=False,
+        down_errors=(OSError, MemcacheUnexpectedCloseError),
     )
     return MemcachedStore(client, servers, name=name, prefix=prefix, clock=clock, version=version)

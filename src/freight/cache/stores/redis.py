@@ -111,7 +111,7 @@ class RedisStore(Store):
     def _error(self, exc: Exception, action: str) -> FreightError:
         """The freight error for a redis-py exception raised while doing ``action``."""
         return redis_errors.translate(
-            exc, CACHE_ERRORS, f"redis cache store {self.name!r} at {self._address}", action
+            exc, CACHE_ERRORS, f"redis cache store {self.name!r} at {self._address}", action, self.client
         )
 
     def fail(self, exc: Exception, action: str) -> FreightError:
@@ -345,7 +345,10 @@ def create(config: dict[str, Any], manager: Any) -> RedisStore:
     if handed is not None:  # one client handed in serves every loop
         async_factory: Callable[[], Any] | None = lambda: handed  # noqa: E731
     else:
-        async_factory = (lambda: async_redis_client(config)) if owns else None
+        # on a cluster the a* methods run the sync client in a thread: redis.asyncio's
+        # RedisCluster lost a connection mid-command under concurrent use in the contract suite
+        native = owns and not is_cluster(client)
+        async_factory = (lambda: async_redis_client(config)) if native else None
     if owns:
         from redis.backoff import ExponentialBackoff
         from redis.retry import Retry

@@ -71,6 +71,9 @@ class Queue(ABC):
     persistent: ClassVar[bool] = True
     #: True when wait() blocks on the server and returns as soon as a job is pushed
     wakes_on_push: ClassVar[bool] = False
+    #: False when a released job runs again at once whatever its delay (sync), so a job held
+    #: back by a middleware spends its try there (else it would run again and again)
+    honours_delays: ClassVar[bool] = True
     #: True when ack_many() deletes a batch in one round trip, so the worker batches its acks
     batch_acks: ClassVar[bool] = False
     #: True when the driver keeps its jobs in tables that create_tables() makes (database)
@@ -115,6 +118,15 @@ class Queue(ABC):
     @abstractmethod
     def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
         """Push a running job's reservation deadline ``seconds`` (default ``retry_after``) ahead."""
+
+    def counts(self, queue: str | None = None) -> tuple[int, int, int]:
+        """``(ready, delayed, reserved)`` jobs on ``queue`` (a driver that cannot tell them
+        apart reports them all as ready)."""
+        return self.size(queue), 0, 0
+
+    def queue_names(self) -> list[str]:
+        """The queues holding jobs on this connection, sorted (the default queue always)."""
+        return [self.default_queue]
 
     @abstractmethod
     def size(self, queue: str | None = None) -> int:

@@ -32,6 +32,7 @@ from freight.queue.drivers.database_sql import (
     reserved_job,
     row_locks,
     sqlite_file,
+    state_counts,
 )
 
 if TYPE_CHECKING:
@@ -360,6 +361,25 @@ class DatabaseQueue(Queue):
             lambda conn: conn.execute(self._extend, params).rowcount == 1,
             self._writer,
         )
+
+    def counts(self, queue: str | None = None) -> tuple[int, int, int]:
+        """``(ready, delayed, reserved)`` rows of ``queue`` (one query)."""
+        name = self.queue_name(queue)
+        statement = state_counts(self.table)
+        row = self._run(
+            f"count the jobs of queue {name!r}",
+            lambda conn: conn.execute(statement, {"b_queue": name, "b_now": self.clock()}).one(),
+        )
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+    def queue_names(self) -> list[str]:
+        """The queues with rows in the table, and the default queue."""
+        import sqlalchemy as sa
+
+        found = self._run(
+            "list the queues", lambda conn: conn.execute(sa.select(self.table.c.queue).distinct()).all()
+        )
+        return sorted({self.default_queue, *(str(r[0]) for r in found)})
 
     def size(self, queue: str | None = None) -> int:
         """Rows of ``queue``: ready, delayed and reserved."""

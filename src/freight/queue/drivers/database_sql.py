@@ -19,6 +19,7 @@ __all__ = [
     "jobs_table",
     "relaxed_commits",
     "reserved_job",
+    "state_counts",
     "row_locks",
     "sqlite_file",
 ]
@@ -58,6 +59,19 @@ def reserved_job(
     if problem:
         extra = {"token": None, "malformed": _why(row_id, problem)}
     return ReservedJob(str(row_id), queue, payload, attempts, connection, extra)
+
+
+def state_counts(table: Table) -> Any:
+    """SELECT of ``(ready, delayed, reserved)`` counts of queue ``b_queue`` at time ``b_now``."""
+    import sqlalchemy as sa
+
+    t = table.c
+    now: Any = sa.bindparam("b_now", type_=sa.Double())
+    reserved = t.reserved_at.is_not(None)
+    due = sa.and_(t.reserved_at.is_(None), t.available_at <= now)
+    waiting = sa.and_(t.reserved_at.is_(None), t.available_at > now)
+    count = [sa.func.sum(sa.case((cond, 1), else_=0)) for cond in (due, waiting, reserved)]
+    return sa.select(*count).where(t.queue == sa.bindparam("b_queue"))
 
 
 def _why(row_id: Any, problem: str) -> str:

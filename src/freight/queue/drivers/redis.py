@@ -33,6 +33,7 @@ from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.drivers.redis_batches import RedisBatches
 from freight.redis_errors import CLIENT_ERRORS
+from freight.redis_topology import master_watch
 
 if TYPE_CHECKING:
     import redis
@@ -106,6 +107,7 @@ class RedisQueue(Queue):
         self.prefix = prefix
         self._owns_client = owns_client
         self._keys: dict[str, tuple[str, str, str]] = {}
+        self._watch = master_watch(client)
         self._reserve = register(client, "freight.queue.drivers", "reserve")
         self._release = register(client, "freight.queue.drivers", "release")
         self._extend = register(client, "freight.queue.drivers", "extend")
@@ -124,7 +126,7 @@ class RedisQueue(Queue):
     def _fail(self, exc: Exception, action: str) -> NoReturn:
         """Raise the freight error for a redis-py exception raised while doing ``action``."""
         who = f"queue connection {self.name!r} ({redis_address(self.client)})"
-        raise redis_errors.translate(exc, QUEUE_ERRORS, who, action) from exc
+        raise redis_errors.translate(exc, QUEUE_ERRORS, who, action, self.client) from exc
 
     # -- primitives ---------------------------------------------------------------------
     def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
@@ -169,6 +171,8 @@ class RedisQueue(Queue):
         name = queue or self.default_queue
         if limit < 1:
             return []
+        if self._watch is not None:
+            self._watch()  # Sentinel: follow a new master within a quarter of a second
         now = self.clock()
         try:
             envelopes = self._reserve(
@@ -233,10 +237,38 @@ class RedisQueue(Queue):
         except CLIENT_ERRORS as exc:
             self._fail(exc, f"extend the reservation of job {job.id!r}")
 
+    def counts(self, queue: str | None = None) -> tuple[int, int, int]:
+        """``(ready, delayed, reserved)`` on ``queue`` (one round trip; due delayed jobs count as
+        delayed until a worker moves them)."""
+        name = self.queue_name(queue)
+        ready, delayed, reserved = self.keys(name)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.llen(ready)
+            pipe.zcard(delayed)
+            pipe.zcard(reserved)
+            counted = [int(n) for n in pipe.execute()]
+        except CLIENT_ERRORS as exc:
+            self._fail(exc, f"count the jobs of queue {name!r}")
+        return counted[0], counted[1], counted[2]
+
+    def queue_names(self) -> list[str]:
+        """Queues with keys under this prefix (a SCAN), and the default queue."""
+        names = {self.default_queue}
+        try:
+            for key in self.client.scan_iter(match=f"{self.prefix}:{{*}}:*", count=1000):
+                text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+                names.add(text[len(self.prefix) + 2 :].rsplit("}:", 1)[0])
+        except CLIENT_ERRORS as exc:
+            self._fail(exc, "list the queues")
+        return sorted(names)
+
     def size(self, queue: str | None = None) -> int:
         """Ready + delayed + reserved jobs on ``queue`` (one round trip)."""
         name = self.queue_name(queue)
         ready, delayed, reserved = self.keys(name)
+        if self._watch is not None:
+            self._watch()
         try:
             pipe = self.client.pipeline(transaction=False)
             pipe.llen(ready)

@@ -33,6 +33,8 @@ class SyncQueue(Queue):
 
     driver: ClassVar[str] = "sync"
     persistent: ClassVar[bool] = False
+    #: a released job runs again at once: a held-back job spends its try
+    honours_delays: ClassVar[bool] = False
 
     def __init__(
         self, *, failed_store: Callable[[], FailedJobStore], raise_exceptions: bool = True, **kwargs: Any
