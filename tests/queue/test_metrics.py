@@ -231,3 +231,16 @@ def test_cache_stores_record_per_store_and_key_group(tmp_path: Any) -> None:
     assert app.cache_metrics.recorder.flush()  # no change: nothing more is added
     assert {s: v for s, v in store.totals().items() if s.startswith("cache|")} == totals
     app.close()
+
+
+def test_a_recording_bug_never_fails_a_job(
+    run_mix: Callable[..., tuple[QueueManager, Worker]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> None:
+        raise TypeError("a bug in recording")
+
+    monkeypatch.setattr("freight.metrics.worker.WorkerMetrics._observe", broken)
+    manager, worker = run_mix(ok=4, broken=0, flaky=0)
+    assert worker.processed == 4 and manager.connection().size() == 0
+    assert manager.failed().count() == 0
+    assert worker.metrics is not None and worker.metrics.recorder.dropped == 4

@@ -15,6 +15,7 @@ primary-key order so that concurrent writers cannot deadlock each other.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import threading
@@ -23,7 +24,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from freight.metrics.series import TOTAL
 from freight.metrics.store import RECENT_KEEP, WORKER_FORGET, Batch, MetricsStore
@@ -104,8 +104,9 @@ class DatabaseMetricsStore(MetricsStore):
         self._ready = False
 
     def _insert(self, table: Any) -> Any:
-        dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(self.dialect, mysql)
-        return dialect.insert(table)
+        # only the engine's own dialect module is imported (the others cost a third of a second)
+        name = self.dialect if self.dialect in ("postgresql", "sqlite") else "mysql"
+        return importlib.import_module(f"sqlalchemy.dialects.{name}").insert(table)
 
     def _upsert(
         self, conn: Connection, table: Any, keys: list[str], rows: list[dict[str, Any]], **set_: Any

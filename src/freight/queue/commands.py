@@ -130,6 +130,16 @@ def _queues(text: str | None, default: str) -> list[str]:
     return names or [default]
 
 
+def _log_setup(app: Application, connection: str | None) -> None:
+    """Say where the configuration came from and where the jobs and failures live, so a worker
+    reading another database than its producers shows it on its first lines."""
+    log = logging.getLogger("freight.worker")
+    queue = app.queue().connection(connection)
+    log.info("config: %s", app.config_source)
+    log.info("connection %s: %s %s", queue.name, queue.driver, queue.describe())
+    log.info("failed jobs: %r", app.queue().failed())
+
+
 def cmd_work(args: argparse.Namespace, app: Application) -> int:
     """``work``: run a worker until it stops; returns its exit code."""
     from freight.queue.worker import Worker
@@ -139,6 +149,7 @@ def cmd_work(args: argparse.Namespace, app: Application) -> int:
     if args.processes > 1 or args.autoscale:
         return _supervise(args, app)
     supervised_child()
+    _log_setup(app, args.connection)
     worker = Worker(
         app,
         args.connection,

@@ -124,6 +124,10 @@ class Queue(ABC):
         apart reports them all as ready)."""
         return self.size(queue), 0, 0
 
+    def describe(self) -> str:
+        """Where the jobs live, for logs and ``python -m freight about`` (an address, never a password)."""
+        return self.driver
+
     def queue_names(self) -> list[str]:
         """The queues holding jobs on this connection, sorted (the default queue always)."""
         return [self.default_queue]

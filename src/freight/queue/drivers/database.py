@@ -372,6 +372,10 @@ class DatabaseQueue(Queue):
         )
         return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
+    def describe(self) -> str:
+        """The database URL (without its password) and table."""
+        return f"{self.address} table {self.table.name}"
+
     def queue_names(self) -> list[str]:
         """The queues with rows in the table, and the default queue."""
         import sqlalchemy as sa

@@ -252,6 +252,10 @@ class RedisQueue(Queue):
             self._fail(exc, f"count the jobs of queue {name!r}")
         return counted[0], counted[1], counted[2]
 
+    def describe(self) -> str:
+        """The server address, ``redis://host:port/db``."""
+        return redis_address(self.client)
+
     def queue_names(self) -> list[str]:
         """Queues with keys under this prefix (a SCAN), and the default queue."""
         names = {self.default_queue}
