@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from freight.cache.async_repository import AsyncMethods
 from freight.cache.events import (
@@ -52,6 +52,9 @@ _MISSING: Any = object()
 class Repository(AsyncMethods):
     """The cache API of one store: get, put, add, remember, locks, counters and events (and their
     ``a*`` coroutine twins, see :mod:`freight.cache.async_repository`)."""
+
+    #: the marker the internals return for "no value" (the asyncio half compares with it)
+    _absent: ClassVar[Any] = _MISSING
 
     def __init__(
         self,
@@ -459,11 +462,6 @@ class Repository(AsyncMethods):
                 exc = inner_exc
         self._discard(key, exc)
         return _MISSING
-
-    def _unwrap_tagged(self, key: str, raw: bytes) -> tuple[bool, Any]:
-        """``(True, value)`` of a tagged entry whose tags still hold, else ``(False, None)``."""
-        value = self._undecodable(key, raw, SerializationError("not a tagged entry"))
-        return (False, None) if value is _MISSING else (True, value)
 
     def _tagging(self) -> TagOps:
         """The store's tag operations; from now on this repository reads with their checked get
