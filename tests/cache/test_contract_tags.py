@@ -106,6 +106,7 @@ def test_a_namespace_is_a_key_space_bumped_in_one_step(env: CacheEnv, cache: Rep
     assert env.other_process().namespace("pricing").get("eur") == 1.1
 
 
+@pytest.mark.slow
 @persistent
 def test_a_write_racing_a_flush_never_outlives_it(env: CacheEnv, cache: Repository) -> None:
     """WRITERS threads write tagged keys while a flush runs every FLUSH_EVERY seconds; every key
