@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -33,6 +34,15 @@ def test_a_tagged_view_writes_reads_by_key_and_flushes(env: CacheEnv, cache: Rep
         "plain": "kept",
     }
     assert env.other_process().missing("user:1")
+
+
+@persistent
+def test_the_async_read_of_a_tagged_entry_checks_its_tags(env: CacheEnv, cache: Repository) -> None:
+    cache.put("k", {"v": 1}, 60, tags=["t"])
+    assert asyncio.run(cache.aget("k")) == {"v": 1}
+    assert cache.get("k") == {"v": 1}, "an async read never discards a tagged entry"
+    cache.flush_tags("t")
+    assert asyncio.run(cache.aget("k")) is None
 
 
 @persistent
