@@ -67,7 +67,8 @@ class Queue(ABC):
     """A queue connection: raw primitives implemented by a driver, job-level API derived."""
 
     driver: ClassVar[str] = "abstract"
-    #: True when jobs survive this process (redis, database); False for sync and memory
+    #: True when jobs survive this process (redis, database); False for sync and memory (not
+    #: to be confused with ``Store.persists``: whether a cache store keeps values at all)
     persistent: ClassVar[bool] = True
     #: True when wait() blocks on the server and returns as soon as a job is pushed
     wakes_on_push: ClassVar[bool] = False
@@ -305,6 +306,7 @@ class Queue(ABC):
                 f"job class {data['job']!r} is defined in the script being run, which a worker "
                 "cannot import; move it into an importable module"
             )
+        # speed: a plain number skips seconds_from's isinstance chain (about 0.2 µs per push)
         seconds = delay if type(delay) is int or type(delay) is float else seconds_from(delay, now)
         return payloads.dumps(data, self.signer), target, max(0.0, seconds), data["uuid"]
 
