@@ -204,7 +204,8 @@ def test_precedence_defaults_then_file_then_environment(tmp_path: Path) -> None:
     write(tmp_path / "freight.toml", FREIGHT_TOML)
     from_file = load_config(env=NO_ENV)
     assert from_file["cache"]["prefix"] == "from-file"  # file beats defaults
-    assert from_file["cache"]["stores"]["file"]["path"] == "storage/cache"  # defaults fill the rest
+    # defaults fill the rest, their relative paths anchored at the config file's directory
+    assert from_file["cache"]["stores"]["file"]["path"] == str(tmp_path.resolve() / "storage/cache")
     from_env = load_config(
         env={"FREIGHT_CACHE_PREFIX": "from-env", "FREIGHT__queue__connections__database__retry_after": "30"}
     )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from freight import current as current_module
 from freight.cache.manager import CacheManager
-from freight.config import load_config
+from freight.config import load_config, locate
 from freight.current import current_app
 from freight.queue.manager import QueueManager
 
@@ -35,6 +35,8 @@ class Application:
     _guard: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, config: ConfigSource = None) -> None:
+        #: where the configuration came from (a file, FREIGHT_CONFIG, a dict or the defaults)
+        self.config_source = str(locate(config))
         self.config: dict[str, Any] = load_config(config)
         self._cache: CacheManager | None = None
         self._queue: QueueManager | None = None

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"freight {__version__}")
     _add_common(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from freight import warmup
+    from freight import about, warmup
     from freight.cache import commands as cache_commands
     from freight.dashboard import server as dashboard_commands
     from freight.queue import commands as queue_commands
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedule_commands.register(sub)
     dashboard_commands.register(sub)
     warmup.register(sub)
+    about.register(sub)
     for command in sub.choices.values():  # the same options after the sub-command
         _add_common(command, argparse.SUPPRESS)
     return parser

@@ -4,8 +4,13 @@ Sources, lowest precedence first:
 
 1. the embedded defaults (:data:`DEFAULTS`: a file cache in ``./storage/cache`` and a
    SQLite database queue in ``./storage/``);
-2. the given dict or TOML file — or, when nothing is given, ``./freight.toml`` or the
-   ``[tool.freight]`` table of ``./pyproject.toml`` if either exists. Tables are merged
+2. the given dict or TOML file — or, when nothing is given, the file named by
+   ``FREIGHT_CONFIG``, else the first ``freight.toml`` or ``pyproject.toml`` with a
+   ``[tool.freight]`` table found in the current directory or one of its parents (the
+   way git and ruff find theirs). Relative paths in a file's configuration (SQLite
+   URLs, the file store's ``path``) — the embedded defaults' included — are relative to
+   that file's directory, so an application started elsewhere uses the same files as
+   its worker. Tables are merged
    key by key into the defaults, so a config naming only a redis store keeps ``file``;
    a table that names another ``driver`` than the table it overrides replaces it whole;
 3. environment variables: ``FREIGHT_CACHE_DEFAULT``, ``FREIGHT_CACHE_PREFIX``,
@@ -21,13 +26,14 @@ import copy
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from freight.errors import ConfigurationError
 from freight.serialization import signing_key
 
-__all__ = ["DEFAULTS", "discover", "load_config", "validate"]
+__all__ = ["DEFAULTS", "Source", "discover", "load_config", "locate", "validate"]
 
 DEFAULTS: dict[str, Any] = {
     "cache": {
@@ -62,16 +68,48 @@ _SHORT_ENV = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a configuration came from, for logs and ``python -m freight about``."""
+
+    path: Path | None
+    how: str
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.how})" if self.path else self.how
+
+
 def discover(directory: str | os.PathLike[str] = ".") -> Path | None:
-    """The config file found in ``directory``: ``freight.toml``, else a pyproject.toml with
-    a ``[tool.freight]`` table, else None."""
-    base = Path(directory)
-    if (base / "freight.toml").is_file():
-        return base / "freight.toml"
-    pyproject = base / "pyproject.toml"
-    if pyproject.is_file() and "freight" in _read_toml(pyproject).get("tool", {}):
-        return pyproject
+    """The config file for ``directory``: in it or the nearest parent, ``freight.toml``,
+    else a pyproject.toml with a ``[tool.freight]`` table; None when there is none."""
+    base = Path(directory).resolve()
+    for folder in (base, *base.parents):
+        if (folder / "freight.toml").is_file():
+            return folder / "freight.toml"
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "freight" in _read_toml(pyproject).get("tool", {}):
+            return pyproject
     return None
+
+
+def locate(
+    source: Mapping[str, Any] | str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
+) -> Source:
+    """Where :func:`load_config` takes ``source`` from: a dict, a given file, ``FREIGHT_CONFIG``,
+    a discovered file, or the embedded defaults."""
+    if isinstance(source, Mapping):
+        return Source(None, "a dict given by the application")
+    if source is not None:
+        return Source(Path(source), "given")
+    named = (os.environ if env is None else env).get("FREIGHT_CONFIG")
+    if named:
+        return Source(Path(named), "FREIGHT_CONFIG")
+    found = discover()
+    if found is not None:
+        return Source(found, f"found from {os.getcwd()}")
+    return Source(
+        None, f"embedded defaults: no freight.toml or [tool.freight] in {os.getcwd()} or its parents"
+    )
 
 
 def load_config(
@@ -81,17 +119,31 @@ def load_config(
 ) -> dict[str, Any]:
     """The full, validated configuration from ``source`` merged over the defaults, with
     environment overrides applied."""
-    if source is None:
-        found = discover()
-        user: Mapping[str, Any] = _from_file(found) if found else {}
-    elif isinstance(source, Mapping):
-        user = source
-    else:
-        user = _from_file(Path(source))
+    where = locate(source, env)
+    user: Mapping[str, Any] = source if isinstance(source, Mapping) else {}
+    if where.path is not None:
+        user = _from_file(where.path)
     config = _merge(copy.deepcopy(DEFAULTS), user)
     _apply_env(config, os.environ if env is None else env)
     validate(config)
+    if where.path is not None:
+        _anchor(config, where.path.resolve().parent)
     return config
+
+
+def _anchor(config: dict[str, Any], base: Path) -> None:
+    """Make relative SQLite URLs and file-store paths relative to ``base`` (the config file's
+    directory) instead of the current directory."""
+    tables = [*config["cache"]["stores"].values(), *config["queue"]["connections"].values()]
+    failed = config["queue"].get("failed")
+    for table in [*tables, failed] if isinstance(failed, dict) else tables:
+        url = table.get("url")
+        if isinstance(url, str) and url.startswith("sqlite") and "///" in url:
+            head, path = url.split("///", 1)
+            if path and not path.startswith(("/", ":memory:", "file:")):
+                table["url"] = f"{head}///{base / path}"
+        if table.get("driver") == "file" and isinstance(table.get("path"), str):
+            table["path"] = str(base / table["path"])
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

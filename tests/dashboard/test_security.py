@@ -96,7 +96,6 @@ def test_optional_panels_appear_only_with_the_feature(dash_app: Any) -> None:
     app = dash_app("sqlite")
     dashboard = wsgi_app(app)
     nav = wsgi_get(dashboard, "/")[2].decode()
-    assert wsgi_get(dashboard, "/api/batches")[2] == b"[]"
     schedule = getattr(app, "schedule", None)
     assert ">Schedule<" not in nav
     if callable(schedule):
@@ -105,3 +104,27 @@ def test_optional_panels_appear_only_with_the_feature(dash_app: Any) -> None:
         assert ">Schedule<" in nav
         rows = json.loads(wsgi_get(dashboard, "/api/schedule")[2])
         assert rows and rows[0]["next_run"]
+
+
+def test_batches_panel_lists_and_cancels_batches(dash_app: Any) -> None:
+    import dash_jobs
+
+    from freight.queue.batch import Batch
+
+    app = dash_app("sqlite")
+    batch = (
+        Batch([dash_jobs.Quick(), dash_jobs.Quick()]).name("<b>import</b>").dispatch(app.queue().connection())
+    )
+    dashboard = wsgi_app(app)
+    assert ">Batches<" in wsgi_get(dashboard, "/")[2].decode()
+    (row,) = [r for r in json.loads(wsgi_get(dashboard, "/api/batches")[2]) if r["id"] == batch.id]
+    assert (row["total"], row["pending"], row["progress"], row["name"]) == (2, 2, 0, "<b>import</b>")
+    page = wsgi_get(dashboard, "/batches")[2].decode()
+    assert "&lt;b&gt;import&lt;/b&gt;" in page and "<b>import" not in page
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+    assert csrf is not None
+    path = f"/batches/sqlite/{batch.id}/cancel"
+    assert wsgi_call(dashboard, "POST", path)[0] == "403 Forbidden"
+    assert wsgi_call(dashboard, "POST", path, f"csrf={csrf[1]}".encode())[0] == "303 See Other"
+    (row,) = [r for r in json.loads(wsgi_get(dashboard, "/api/batches")[2]) if r["id"] == batch.id]
+    assert row["cancelled_at"]

@@ -211,20 +211,36 @@ def test_cache_stores_record_per_store_and_key_group(tmp_path: Any) -> None:
     for key in ("user:1", "user:2", "post:1"):
         cache.get(key)
     cache.forget("post:1")
+    cache.tags("people").put("user:3", "c")
+    cache.tags("people").flush()
     assert app.cache_metrics is not None
     assert app.cache_metrics.recorder.flush()
     store = store_for(app.queue().connection(), {"table": "m_cache"})
     assert store is not None
     totals = {s: v for s, v in store.totals().items() if s.startswith("cache|")}
     assert totals == {
-        "cache|array|*|writes": 2,
+        "cache|array|*|tag_flushes": 1,
+        "cache|array|*|writes": 3,
         "cache|array|*|hits": 2,
         "cache|array|*|misses": 1,
         "cache|array|*|deletes": 1,
-        "cache|array|users|writes": 1,
+        "cache|array|users|writes": 2,
         "cache|array|users|hits": 1,
         "cache|array|users|misses": 1,
     }
     assert app.cache_metrics.recorder.flush()  # no change: nothing more is added
     assert {s: v for s, v in store.totals().items() if s.startswith("cache|")} == totals
     app.close()
+
+
+def test_a_recording_bug_never_fails_a_job(
+    run_mix: Callable[..., tuple[QueueManager, Worker]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> None:
+        raise TypeError("a bug in recording")
+
+    monkeypatch.setattr("freight.metrics.worker.WorkerMetrics._observe", broken)
+    manager, worker = run_mix(ok=4, broken=0, flaky=0)
+    assert worker.processed == 4 and manager.connection().size() == 0
+    assert manager.failed().count() == 0
+    assert worker.metrics is not None and worker.metrics.recorder.dropped == 4

@@ -57,9 +57,12 @@ def test_failed_retry_forget_flush(config: Path, capsys: pytest.CaptureFixture[s
     assert all("jobs_fixture:Boom" in r and "ValueError: boom on attempt 3" in r for r in rows)
 
     code, out, _ = run(capsys, config, "retry", first)
-    assert code == 0 and f"Pushed failed job {first} (jobs_fixture:Boom) back onto sync:default" in out
-    assert len(CALLS) == 12  # the sync connection ran it again: 3 more attempts, and failed anew
-    assert store.find(first) is None and store.count() == 3
+    assert (
+        code == 0 and f"Pushed failed job {first} (jobs_fixture:Boom) back onto db:default" in out
+    )  # never run inside the CLI
+    assert len(CALLS) == 9, "a sync failure was run inside the CLI"
+    assert store.find(first) is None and store.count() == 2
+    assert manager_for(config).connection("db").size() == 1
 
     code, _, err = run(capsys, config, "retry", "no-such-id")
     assert code == 1 and "no failed job with id 'no-such-id'" in err
@@ -67,7 +70,7 @@ def test_failed_retry_forget_flush(config: Path, capsys: pytest.CaptureFixture[s
     assert code == 0 and "Deleted failed job" in out and store.find(second) is None
     code, _, err = run(capsys, config, "forget", second)
     assert code == 1 and "no failed job" in err
-    assert run(capsys, config, "flush")[1].strip() == "Deleted 2 failed jobs."  # third + the retried one
+    assert run(capsys, config, "flush")[1].strip() == "Deleted 1 failed job."
     assert store.find(third) is None and store.count() == 0
 
 
@@ -93,11 +96,21 @@ def test_size_and_clear(config: Path, capsys: pytest.CaptureFixture[str]) -> Non
     db = manager_for(config).connection("db")
     db.bulk([Noop(), Noop()])
     db.push(Noop(), "high")
-    assert run(capsys, config, "size")[1].strip() == "db:default 2"
-    assert run(capsys, config, "size", "db", "--queue", "high,default")[1].splitlines() == [
-        "db:high 1",
-        "db:default 2",
+    db.later(60, Noop())
+    assert run(capsys, config, "size")[1].splitlines() == [  # every queue, by state
+        "Queue       Ready  Delayed  Reserved  Total",
+        "db:default  2      1        0         3",
+        "db:high     1      0        0         1",
     ]
+    assert run(capsys, config, "size", "db", "--queue", "high")[1].splitlines()[1].split() == [
+        "db:high",
+        "1",
+        "0",
+        "0",
+        "1",
+    ]
+    db.clear("default")
+    db.bulk([Noop(), Noop()])
     code, out, _ = run(capsys, config, "clear", "--queue", "default")
     assert code == 0 and out.strip() == "Cleared 2 jobs from db:default."
     assert (db.size(), db.size("high")) == (0, 1)

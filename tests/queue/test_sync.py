@@ -93,7 +93,7 @@ def test_a_job_dispatching_jobs_runs_them_nested() -> None:
     """Job.dispatch inside a sync job runs the new job before the outer one returns."""
     app = Application({"queue": {"default": "sync", "failed": {"driver": "null"}}})
     try:
-        Pusher.dispatch(queue="default", then=2)
+        Pusher.dispatch({"queue": "default", "then": 2})  # a data field named like an option
     finally:
         app.close()
     assert [c[0] for c in CALLS] == ["Pusher", "Noop", "Noop"]

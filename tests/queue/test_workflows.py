@@ -79,7 +79,9 @@ def manager(
     manager.purge()
     if config["driver"] == "database" and queue_kind != "sqlite":
         table = config["table"]
-        _drop_sql(config["url"], f"{table}_batches", f"{table}_cache", f"{table}_locks")
+        _drop_sql(
+            config["url"], f"{table}_batches", f"{table}_batches_done", f"{table}_cache", f"{table}_locks"
+        )
 
 
 @pytest.fixture
@@ -348,3 +350,58 @@ def test_a_held_back_job_spends_its_tries_on_the_sync_driver(sync: Queue) -> Non
     for i in range(6):
         sync.push(Limited(n=i))
     assert len(jobs.RAN) == 5, "the sixth is held back, runs again at once, and fails after its try"
+
+
+# -- the counters under contention ------------------------------------------------------------
+def test_exactly_one_count_finishes_a_batch_and_one_sees_the_first_failure(queue: Queue) -> None:
+    """4 threads count the last 64 jobs of a batch at once (each job on its own): exactly one
+    count sees the batch finish and exactly one sees the first failure, on every backend."""
+    import threading
+
+    from freight.queue.batch import BatchState
+
+    batches = queue.batches()
+    batch_id = "race" + queue.default_queue[-12:]
+    batches.create(BatchState(batch_id, "", 64, 64, 0, {"allow_failures": True}, 1.0))
+    tallies: list[Any] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def count(worker: int) -> None:
+        try:
+            barrier.wait(30)
+            for i in range(16):
+                failed = (worker, i) == (3, 3) or i == 15
+                tallies.append(batches.record(batch_id, [f"job-{worker}-{i}"], failed, 2.0))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=count, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert len(tallies) == 64 and all(t is not None for t in tallies)
+    assert sum(t.finished for t in tallies) == 1, "exactly one count finished the batch"
+    assert sum(t.first_failure for t in tallies) == 1, "exactly one count saw the first failure"
+    state = batches.find(batch_id)
+    assert state is not None and (state.pending, state.failed, state.finished_at) == (0, 5, 2.0)
+    assert batches.record(batch_id, ["job-0-0"], False, 3.0) is None, "a finished batch counts nothing more"
+
+
+def test_a_job_counted_again_after_a_crash_is_not_counted_twice(queue: Queue) -> None:
+    """A worker that died after counting a job but before acknowledging it makes the job run
+    and be counted again: the batch remembers the ids it counted (redis set, SQL table)."""
+    from freight.queue.batch import BatchState
+
+    if not queue.persistent:
+        pytest.skip("process memory: no worker can die without taking the batch with it")
+    batches = queue.batches()
+    batches.create(BatchState("again" + queue.default_queue[-12:], "", 3, 3, 0, {}, 1.0))
+    batch_id = "again" + queue.default_queue[-12:]
+    first = batches.record(batch_id, ["a", "b"], False, 2.0)
+    assert first is not None and first.pending == 1
+    assert batches.record(batch_id, ["a"], False, 2.0) is None, "a counted id is not counted again"
+    again = batches.record(batch_id, ["b", "c"], False, 3.0)
+    assert again is not None and (again.pending, again.finished) == (0, True), "only the new id counted"

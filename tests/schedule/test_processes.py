@@ -58,7 +58,8 @@ def check_every_tick_once(group: Cluster, stopped_at: float) -> tuple[int, int]:
     dues = [int(fields[0]) for fields in group.lines("tick")]
     doubled = {due: n for due, n in Counter(dues).items() if n > 1}
     assert not doubled, f"fired more than once: {doubled}"
-    expected = set(range(min(dues), int(stopped_at) - PERIOD, PERIOD))
+    # due times before the last few seconds: a loaded machine may delay the very last ones past the stop
+    expected = set(range(min(dues), int(stopped_at) - max(PERIOD, 3), PERIOD))
     missed = sorted(expected - set(dues))
     assert not missed, f"never fired: {missed}\n{group.output()[-3000:]}"
     return len(dues), len(expected)
@@ -97,7 +98,7 @@ def test_killing_the_scheduler_that_fired_last_misses_and_doubles_nothing(
         kills += 1
         (proc,) = group.start()  # three schedulers again
         by_pid[proc.pid] = proc
-    time.sleep(2 * PERIOD)
+    time.sleep(max(2 * PERIOD, 4))
     stopped_at = time.time()
     codes = group.stop()
     assert codes.count(-signal.SIGKILL) == kills and codes.count(0) == 3, codes

@@ -107,7 +107,7 @@ class CacheManager(Manager[Repository]):
     # -- stores -------------------------------------------------------------------------
     def store(self, name: str | None = None) -> Repository:
         """The repository of the store ``name`` (default: the default store), created once."""
-        if name is None:
+        if name is None:  # speed: the default store skips resolve()'s name lookup and lock check
             default = self._default
             if default is None:
                 default = self._default = self.resolve(None)
@@ -180,7 +180,6 @@ class CacheManager(Manager[Repository]):
         key: str,
         ttl: Duration | None,
         fn: Callable[[], R],
-        *,
         tags: Tags = None,
         lock: bool = True,
         lock_wait: float = DEFAULT_LOCK_WAIT,

@@ -237,11 +237,20 @@ def cache(data: dict[str, Any]) -> str:
     def ratio_text(row: dict[str, Any]) -> str:
         return "–" if row.get("hit_ratio") is None else f"{row['hit_ratio'] * 100:.1f}%"
 
-    counters = ("hits", "misses", "writes", "deletes", "lock_waits", "tag_flushes")
+    counters = (
+        "hits",
+        "misses",
+        "writes",
+        "deletes",
+        "lock_waits",
+        "tag_flushes",
+        "flight_waits",
+        "refreshes",
+    )
     stores = table(
         ["store", "hit ratio", *counters],
         [[e(s["store"]), e(ratio_text(s)), *[e(s[c]) for c in counters]] for s in data["stores"]],
-        numeric=range(1, 8),
+        numeric=range(1, 10),
     )
     groups = table(
         ["store", "key group", "hit ratio", "hits", "misses", "writes", "deletes"],
@@ -277,17 +286,28 @@ def schedule(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def batches(rows: list[dict[str, Any]]) -> str:
-    """Batches and their progress."""
-    keys = (
-        "id",
-        "name",
-        "total_jobs",
-        "pending_jobs",
-        "processed_jobs",
-        "failed_jobs",
-        "progress",
-        "cancelled",
-    )
-    body = [[e(r.get(k)) for k in keys] for r in rows]
-    return "<h2>Batches</h2>" + table(list(keys), body, numeric=range(2, 7))
+def batches(rows: list[dict[str, Any]], base: str, csrf: str) -> str:
+    """Batches and their progress; cancel for a batch still running."""
+    body = []
+    for r in rows:
+        state = "cancelled" if r.get("cancelled_at") else "finished" if r.get("finished_at") else "running"
+        action = ""
+        if state == "running":
+            action = _form(base, f"/batches/{r['connection']}/{r['id']}/cancel", "cancel", csrf, "danger")
+        body.append(
+            [
+                f"<code>{e(r['id'])}</code>",
+                e(r.get("name")),
+                e(r.get("connection")),
+                e(state),
+                e(r.get("total")),
+                e(r.get("pending")),
+                e(r.get("processed")),
+                e(r.get("failed")),
+                e(f"{r.get('progress')}%"),
+                e(when(r.get("created_at"))),
+                action,
+            ]
+        )
+    headers = ["id", "name", "connection", "state", "jobs", "pending", "processed", "failed", "progress"]
+    return "<h2>Batches</h2>" + table([*headers, "created", ""], body, numeric=range(4, 9))

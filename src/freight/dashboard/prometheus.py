@@ -8,8 +8,8 @@ dashboard process serves the same numbers and a restart loses nothing. Series:
 * ``freight_job_runtime_seconds`` and ``freight_job_wait_seconds`` histograms (same labels);
 * ``freight_queue_backlog`` (``connection``, ``queue``; read live), ``freight_workers_alive``
   (``connection``), ``freight_failed_jobs``;
-* ``freight_cache_<counter>_total`` for hits, misses, writes, deletes, lock_waits and
-  tag_flushes (labels ``store``, ``group``; ``group="*"`` is the whole store);
+* ``freight_cache_<counter>_total`` for hits, misses, writes, deletes, lock_waits,
+  tag_flushes, flight_waits and refreshes (labels ``store``, ``group``; ``group="*"`` is the whole store);
 * ``freight_metrics_dropped_total``: metric items lost to failed writes.
 """
 

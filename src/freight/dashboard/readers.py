@@ -57,26 +57,29 @@ class Readers:
         self.app = app
         self.clock = clock
         self.options = metrics_options(app.config.get("metrics"))
+        self._by_name: dict[str, tuple[Any, MetricsStore | None]] = {}
 
     # -- stores -----------------------------------------------------------------------------
     def stores(self) -> list[tuple[str, Any, MetricsStore]]:
-        """(connection name, connection, store) for each distinct metrics store."""
+        """(connection name, connection, store) for each distinct metrics store with data."""
         manager = self.app.queue()
         found: list[tuple[str, Any, MetricsStore]] = []
         seen: set[str] = set()
         for name in manager.names():
-            try:
-                queue = manager.connection(name)
-                store = store_for(queue, self.options)
-            except Exception:  # a connection that cannot be built shows nothing
-                continue
-            if store is None:
+            if name not in self._by_name:
+                try:
+                    queue = manager.connection(name)
+                    self._by_name[name] = (queue, store_for(queue, self.options))
+                except Exception:  # a connection that cannot be built shows nothing (tried again)
+                    continue
+            queue, store = self._by_name[name]
+            present = getattr(store, "present", None)
+            if store is None or (callable(present) and not present()):
                 continue
             key = getattr(store, "identity", None) or f"{type(store).__name__}:{id(store)}"
-            if key in seen:
-                continue
-            seen.add(key)
-            found.append((name, queue, store))
+            if key not in seen:
+                seen.add(key)
+                found.append((name, queue, store))
         return found
 
     def _buckets(self, minutes: int) -> tuple[int, dict[int, dict[str, int]]]:
@@ -149,12 +152,10 @@ class Readers:
         return out
 
     def _configured_queues(self) -> list[tuple[str, str]]:
+        """The default queue of the default connection (shown before any job ran)."""
         manager = self.app.queue()
-        found = []
-        for name in manager.names():
-            queue = str(manager.item_config(name).get("queue") or "default")
-            found.append((name, queue))
-        return found
+        name = manager.default_name()
+        return [(name, str(manager.item_config(name).get("queue") or "default"))]
 
     def _size(self, connection: str, queue: str) -> int | None:
         try:
@@ -328,28 +329,46 @@ class Readers:
             {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in rows
         ]
 
-    def batches(self) -> list[dict[str, Any]] | None:
-        """Recent batches with their progress; None when the app has no batch support."""
-        for owner in (self.app.queue(), self.app):
-            find = getattr(owner, "batches", None)
-            if callable(find):
-                return [dict(b) if isinstance(b, dict) else _batch_dict(b) for b in find()]
-        return None
+    def batches(self, limit: int = 50) -> list[dict[str, Any]] | None:
+        """Recent batches of every connection with their progress; None when no connection
+        has batches (the feature is detected, not assumed)."""
+        manager = self.app.queue()
+        rows: list[dict[str, Any]] | None = None
+        for name in manager.names():
+            try:
+                repository = getattr(manager.connection(name), "batches", None)
+                if not callable(repository):
+                    continue
+                states = repository().recent(limit)
+            except Exception:  # a connection that cannot be reached shows no batches
+                continue
+            rows = rows if rows is not None else []
+            rows.extend({"connection": name, **_batch_dict(state)} for state in states)
+        if rows is not None:
+            rows.sort(key=lambda r: -float(r.get("created_at") or 0))
+        return rows
+
+    def cancel_batch(self, connection: str, batch_id: str) -> bool:
+        """Cancel batch ``batch_id`` of ``connection``; False if unknown."""
+        find = getattr(self.app.queue().connection(connection), "find_batch", None)
+        batch = find(batch_id) if callable(find) else None
+        if batch is None:
+            return False
+        batch.cancel()
+        return True
 
 
-def _batch_dict(batch: Any) -> dict[str, Any]:
-    fields: tuple[str, ...] = (
-        "id",
-        "name",
-        "total_jobs",
-        "pending_jobs",
-        "processed_jobs",
-        "failed_jobs",
-        "progress",
-    )
-    fields = (*fields, "created_at", "finished_at", "cancelled")
-    out = {}
-    for name in fields:
-        value = getattr(batch, name, None)
-        out[name] = value() if callable(value) else value
-    return out
+def _batch_dict(state: Any) -> dict[str, Any]:
+    total, pending, failed = int(state.total), int(state.pending), int(state.failed)
+    return {
+        "id": state.id,
+        "name": state.name,
+        "total": total,
+        "pending": pending,
+        "processed": total - pending - failed,
+        "failed": failed,
+        "progress": 100 if total == 0 else (total - pending) * 100 // total,
+        "created_at": state.created_at,
+        "finished_at": state.finished_at,
+        "cancelled_at": state.cancelled_at,
+    }

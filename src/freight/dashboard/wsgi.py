@@ -176,6 +176,12 @@ class Dashboard:
             parts = parts[1:]
         if parts[:2] == ["jobs", "failed"]:
             parts = parts[1:]
+        if len(parts) == 4 and parts[0] == "batches" and parts[3] == "cancel":
+            done = self.readers.cancel_batch(parts[1], parts[2])
+            message = f"batch {parts[2]} cancelled" if done else "no such batch"
+            if "application/json" in environ.get("HTTP_ACCEPT", ""):
+                return Response.json({"ok": done, "message": message}, "200 OK" if done else "404 Not Found")
+            return Response.redirect(f"{base}/batches?flash={quote(message)}")
         if parts == ["failed", "retry-all"]:
             done, message = True, f"{self.readers.retry_all()} failed jobs pushed back"
         elif len(parts) == 3 and parts[0] == "failed" and parts[2] in ("retry", "forget"):
@@ -213,7 +219,7 @@ class Dashboard:
         if view == "cache":
             return pages.cache(r.cache())
         if view == "batches":
-            return pages.batches(r.batches() or [])
+            return pages.batches(r.batches() or [], base, self.csrf)
         return pages.schedule(r.schedule() or [])
 
     def _page(self, view: str, base: str, body: str) -> Response:

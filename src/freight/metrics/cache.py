@@ -61,14 +61,14 @@ class CacheMetrics:
             manager.listen(self.on_event)
 
     def on_event(self, event: Any) -> None:
-        """Count a cache event in the key groups its key matches."""
+        """Count a cache event in the key groups its key matches (never raises into the cache call)."""
         metric = EVENT_COUNTS.get(type(event).__name__)
         key = getattr(event, "key", None)
-        if metric is None or key is None:
+        if metric is None or not isinstance(key, str):
             return
         for name, pattern in self._groups:
             if pattern.match(key):
-                slot = (event.store, name, metric)
+                slot = (str(event.store), name, metric)
                 with self._lock:
                     self._grouped[slot] = self._grouped.get(slot, 0) + 1
 

@@ -48,7 +48,16 @@ BOUNDS: tuple[float, ...] = (
 #: job counters, in the order a recorder keeps them
 JOB_COUNTS = ("processed", "failed", "retried")
 #: cache counters per store and key group
-CACHE_COUNTS = ("hits", "misses", "writes", "deletes", "lock_waits", "tag_flushes")
+CACHE_COUNTS = (
+    "hits",
+    "misses",
+    "writes",
+    "deletes",
+    "lock_waits",
+    "tag_flushes",
+    "flight_waits",
+    "refreshes",
+)
 
 
 def minute_of(timestamp: float) -> int:

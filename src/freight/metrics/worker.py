@@ -96,6 +96,12 @@ class WorkerMetrics:
     def observe(self, outcome: str, running: Any, now: float, error: BaseException | None) -> None:
         """Count one outcome of ``running`` (a ``Running``) with its runtime and, on a first
         attempt, its wait (push to start)."""
+        try:  # recording never fails a job (a try block costs nothing when nothing raises)
+            self._observe(outcome, running, now, error)
+        except Exception:
+            self.recorder.dropped += 1
+
+    def _observe(self, outcome: str, running: Any, now: float, error: BaseException | None) -> None:
         # == on the str value: a dict lookup would call the enum's Python-level __hash__
         column, status = (
             (0, "done") if outcome == "DONE" else (1, "failed") if outcome == "FAIL" else (2, "retrying")

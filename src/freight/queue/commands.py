@@ -8,14 +8,12 @@ memory limit was exceeded), see :mod:`freight.queue.worker`.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
-import sys
 from typing import TYPE_CHECKING, Any
 
 from freight.errors import ConfigurationError
+from freight.queue import failed_commands
 from freight.queue.backoff import parse as parse_backoff
-from freight.queue.failed import FailedJob, retry_failed
 from freight.queue.supervisor import Supervisor, supervised_child
 
 if TYPE_CHECKING:
@@ -109,19 +107,7 @@ def register(sub: Any) -> None:
     )
     work.set_defaults(handler=cmd_work)
 
-    failed = sub.add_parser("failed", help="list failed jobs")
-    failed.set_defaults(handler=cmd_failed)
-
-    retry = sub.add_parser("retry", help="push failed jobs back onto their queues")
-    retry.add_argument("ids", nargs="+", metavar="ID", help="failed job ids, or 'all'")
-    retry.set_defaults(handler=cmd_retry)
-
-    forget = sub.add_parser("forget", help="delete a failed job")
-    forget.add_argument("id", metavar="ID")
-    forget.set_defaults(handler=cmd_forget)
-
-    flush = sub.add_parser("flush", help="delete every failed job")
-    flush.set_defaults(handler=cmd_flush)
+    failed_commands.register(sub)
 
     for name, handler, text in (
         ("clear", cmd_clear, "delete every job on queues"),
@@ -144,6 +130,16 @@ def _queues(text: str | None, default: str) -> list[str]:
     return names or [default]
 
 
+def _log_setup(app: Application, connection: str | None) -> None:
+    """Say where the configuration came from and where the jobs and failures live, so a worker
+    reading another database than its producers shows it on its first lines."""
+    log = logging.getLogger("freight.worker")
+    queue = app.queue().connection(connection)
+    log.info("config: %s", app.config_source)
+    log.info("connection %s: %s %s", queue.name, queue.driver, queue.describe())
+    log.info("failed jobs: %r", app.queue().failed())
+
+
 def cmd_work(args: argparse.Namespace, app: Application) -> int:
     """``work``: run a worker until it stops; returns its exit code."""
     from freight.queue.worker import Worker
@@ -153,6 +149,7 @@ def cmd_work(args: argparse.Namespace, app: Application) -> int:
     if args.processes > 1 or args.autoscale:
         return _supervise(args, app)
     supervised_child()
+    _log_setup(app, args.connection)
     worker = Worker(
         app,
         args.connection,
@@ -194,71 +191,11 @@ def _supervise(args: argparse.Namespace, app: Application) -> int:
     return supervisor.run()
 
 
-def _when(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds")
-
-
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
-
-
-def cmd_failed(args: argparse.Namespace, app: Application) -> int:
-    """``failed``: a table of failed jobs, newest first."""
-    records = app.queue().failed().all()
-    if not records:
-        print("No failed jobs.")
-        return 0
-    rows = [["ID", "Connection", "Queue", "Job", "Failed at", "Exception"]]
-    for r in records:
-        summary = r.summary if len(r.summary) <= 80 else r.summary[:77] + "..."
-        rows.append([r.id, r.connection, r.queue, r.job_class, _when(r.failed_at), summary])
-    print(_table(rows))
-    return 0
-
-
-def cmd_retry(args: argparse.Namespace, app: Application) -> int:
-    """``retry ID... | all``: push failed jobs back, as fresh jobs, and forget them."""
-    manager = app.queue()
-    store = manager.failed()
-    pairs: list[tuple[str, FailedJob | None]]
-    if args.ids == ["all"]:
-        pairs = [(r.id, r) for r in store.all()]
-        if not pairs:
-            print("No failed jobs.")
-    else:
-        pairs = [(wanted, store.find(wanted)) for wanted in args.ids]
-    status = 0
-    for wanted, record in pairs:
-        if record is None:
-            print(f"error: no failed job with id {wanted!r}", file=sys.stderr)
-            status = 1
-            continue
-        retry_failed(manager, record)
-        store.forget(record.id)
-        print(
-            f"Pushed failed job {record.id} ({record.job_class}) back onto "
-            f"{record.connection}:{record.queue}."
-        )
-    return status
-
-
-def cmd_forget(args: argparse.Namespace, app: Application) -> int:
-    """``forget ID``: delete one failed job."""
-    if app.queue().failed().forget(args.id):
-        print(f"Deleted failed job {args.id}.")
-        return 0
-    print(f"error: no failed job with id {args.id!r}", file=sys.stderr)
-    return 1
-
-
-def cmd_flush(args: argparse.Namespace, app: Application) -> int:
-    """``flush``: delete every failed job."""
-    count = app.queue().failed().flush()
-    print(f"Deleted {count} failed job{'s' if count != 1 else ''}.")
-    return 0
 
 
 def cmd_clear(args: argparse.Namespace, app: Application) -> int:
@@ -271,10 +208,17 @@ def cmd_clear(args: argparse.Namespace, app: Application) -> int:
 
 
 def cmd_size(args: argparse.Namespace, app: Application) -> int:
-    """``size [connection] [--queue a,b]``: jobs on each queue (ready, delayed and reserved)."""
+    """``size [connection] [--queue a,b]``: ready, delayed and reserved jobs of every queue
+    the connection holds (or of the ``--queue`` ones), on the default connection or one named."""
     queue = app.queue().connection(args.connection)
-    for name in _queues(args.queue, queue.default_queue):
-        print(f"{queue.name}:{name} {queue.size(name)}")
+    names = _queues(args.queue, queue.default_queue) if args.queue else queue.queue_names()
+    rows = [["Queue", "Ready", "Delayed", "Reserved", "Total"]]
+    for name in names:
+        ready, delayed, reserved = queue.counts(name)
+        rows.append(
+            [f"{queue.name}:{name}", str(ready), str(delayed), str(reserved), str(ready + delayed + reserved)]
+        )
+    print(_table(rows))
     return 0
 
 

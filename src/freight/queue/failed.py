@@ -10,6 +10,7 @@ import path ``"package.module:factory"`` with ``factory(config, manager) -> stor
 from __future__ import annotations
 
 import json
+import re
 import time
 import traceback
 import uuid
@@ -29,9 +30,12 @@ __all__ = [
     "FailedJob",
     "FailedJobStore",
     "NullFailedJobStore",
+    "corrupt_record",
     "describe_exception",
+    "record_id",
     "make_failed_store",
     "retry_failed",
+    "retry_target",
 ]
 
 #: the failed-job store drivers; a ``module:factory`` path also works without registering
@@ -55,6 +59,8 @@ class FailedJob:
     payload: str
     exception: str
     failed_at: float
+    corrupt: str = ""
+    """why the stored record cannot be read ("" for a sound one); corrupt ones are listed, never retried"""
 
     @property
     def job_class(self) -> str:
@@ -75,6 +81,26 @@ class FailedJob:
         return lines[-1].strip() if lines else ""
 
 
+_UUID = re.compile(r"[0-9a-fA-F-]{8,36}")
+
+
+def record_id(payload: str) -> str:
+    """The id a failed record gets: the payload's uuid (what ``push`` returned and the worker
+    logs) when it can be read, else a fresh uuid."""
+    text = payload.split(":", 2)[-1] if payload.startswith("sig:") else payload
+    try:
+        found = json.loads(text).get("uuid")
+    except (ValueError, AttributeError, RecursionError):
+        found = None
+    return found if isinstance(found, str) and _UUID.fullmatch(found) else str(uuid.uuid4())
+
+
+def corrupt_record(id: str, stored: object, why: str) -> FailedJob:
+    """A stored record that cannot be read, for listing (``failed``) and forgetting only."""
+    shown = stored if isinstance(stored, str) else repr(stored)
+    return FailedJob(str(id), "?", "?", shown[:10_000], "", 0.0, corrupt=why)
+
+
 def describe_exception(exc: BaseException) -> str:
     """The exception as text: its traceback when it was raised, chained causes included."""
     return "".join(traceback.format_exception(exc)).rstrip()
@@ -90,7 +116,8 @@ class FailedJobStore(ABC):
 
     @abstractmethod
     def log(self, connection: str, queue: str, payload: str, exc: BaseException) -> str:
-        """Record a failed job; returns its id (a new uuid)."""
+        """Record a failed job under :func:`record_id` (replacing an older record of the same
+        job); returns that id."""
 
     @abstractmethod
     def all(self) -> list[FailedJob]:
@@ -172,23 +199,49 @@ def make_failed_store(config: dict[str, Any], manager: Any) -> FailedJobStore:
     return store
 
 
-def retry_failed(manager: QueueManager, record: FailedJob, now: float | None = None) -> None:
-    """Push a failed job back on its connection and queue, as a fresh job (attempts start over).
+def retry_target(manager: QueueManager, name: str) -> str:
+    """The connection a retried job goes to: ``name``, unless it runs jobs in-process (``sync``,
+    whose retry would run the job inside the CLI): then the default connection, else the first
+    configured one that keeps jobs; :class:`ConfigurationError` when there is none."""
+    if manager.connection(name).persistent:
+        return name
+    for candidate in [manager.default_name(), *manager.names()]:
+        if manager.connection(candidate).persistent:
+            return candidate
+    raise ConfigurationError(
+        f"connection {name!r} runs jobs in-process and no other configured connection keeps jobs; "
+        "configure a redis or database connection, or pass --connection"
+    )
+
+
+def retry_failed(
+    manager: QueueManager, record: FailedJob, now: float | None = None, *, connection: str | None = None
+) -> str:
+    """Push a failed job back, as a fresh job (attempts start over), on ``connection`` (default:
+    its own, or :func:`retry_target` for ``sync``) and its queue; returns the connection's name.
 
     A payload with ``retry_until`` gets a new deadline as far from now as it was from its
     creation; a payload that cannot be decoded (or verified) is pushed back unchanged.
     """
-    queue = manager.connection(record.connection)
+    target = connection or retry_target(manager, record.connection)
+    queue = manager.connection(target)
+    origin = queue
+    if record.connection != target and record.connection in manager.names():
+        origin = manager.connection(record.connection)  # its key verifies the stored payload
     now = queue.clock() if now is None else now
     raw = record.payload
     try:
-        data = payloads.loads(raw, queue.signer)
-    except PayloadError:
-        pass
-    else:
-        data["attempts"] = 0
+        data = payloads.loads(raw, origin.signer)
         if data.get("retry_until") is not None and data.get("created_at") is not None:
             data["retry_until"] = now + (float(data["retry_until"]) - float(data["created_at"]))
+    except (PayloadError, TypeError, ValueError):
+        if origin is not queue and origin.signer is not None:
+            raise PayloadError(
+                f"failed job {record.id} cannot be verified with connection {record.connection!r}'s key"
+            ) from None
+    else:
+        data.pop("attempts", None)  # written by freight before 0.2, never read
         data["created_at"] = now
         raw = payloads.dumps(data, queue.signer)
     queue.push_raw(raw, record.queue, 0)
+    return target

@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from freight import sql_errors
 from freight.connections import describe_url, sql_engine
-from freight.errors import QueueConnectionError, QueueError
+from freight.errors import QUEUE_ERRORS, FreightError
 from freight.manager import clock_of
-from freight.queue.failed import FailedJob, FailedJobStore, describe_exception
+from freight.queue.failed import FailedJob, FailedJobStore, corrupt_record, describe_exception, record_id
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -71,12 +72,9 @@ class DatabaseFailedJobStore(FailedJobStore):
     def _where(self) -> str:
         return f"failed-job store (database {describe_url(str(self.engine.url))}, table {self.table_name!r})"
 
-    def _error(self, exc: Exception, action: str) -> QueueError:
-        import sqlalchemy.exc as sa_exc
-
-        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
-            return QueueConnectionError(f"{self._where()}: cannot {action}: {getattr(exc, 'orig', exc)!r}")
-        return QueueError(f"{self._where()}: cannot {action}: {exc}")
+    def _error(self, exc: Exception, action: str, *, connecting: bool = False) -> FreightError:
+        """The freight error for a SQLAlchemy exception raised while doing ``action``."""
+        return sql_errors.translate(exc, QUEUE_ERRORS, self._where(), action, connecting=connecting)
 
     @contextmanager
     def _begin(self, action: str) -> Iterator[Connection]:
@@ -84,11 +82,21 @@ class DatabaseFailedJobStore(FailedJobStore):
 
         if not self._ready:
             self.create_tables()
+        conn = self._connect(action)
         try:
-            with self.engine.begin() as conn:
+            with conn, conn.begin():
                 yield conn
         except sa_exc.SQLAlchemyError as exc:
             raise self._error(exc, action) from exc
+
+    def _connect(self, action: str) -> Connection:
+        """A pooled connection; failing to get one means the database is unreachable."""
+        import sqlalchemy.exc as sa_exc
+
+        try:
+            return self.engine.connect()
+        except sa_exc.SQLAlchemyError as exc:
+            raise self._error(exc, action, connecting=True) from exc
 
     def create_tables(self) -> None:
         """Create the table and its indexes unless they exist (safe when workers race)."""
@@ -99,7 +107,9 @@ class DatabaseFailedJobStore(FailedJobStore):
             if self._ready:
                 return
             try:
-                self.table.create(self.engine, checkfirst=True)
+                with self._connect("create the table") as conn:
+                    self.table.create(conn, checkfirst=True)
+                    conn.commit()
             except sa_exc.SQLAlchemyError as exc:  # another process may have created it first
                 try:
                     exists = sa.inspect(self.engine).has_table(self.table_name)
@@ -111,20 +121,26 @@ class DatabaseFailedJobStore(FailedJobStore):
 
     @staticmethod
     def _record(row: Any) -> FailedJob:
-        return FailedJob(
-            id=row.uuid,
-            connection=row.connection,
-            queue=row.queue,
-            payload=row.payload,
-            exception=row.exception,
-            failed_at=float(row.failed_at),
-        )
+        try:
+            fields = (row.uuid, row.connection, row.queue, row.payload, row.exception)
+            if not all(isinstance(f, str) for f in fields):
+                raise TypeError("a text column holds another type")
+            return FailedJob(*fields, failed_at=float(row.failed_at))
+        except (TypeError, ValueError) as exc:  # SQLite keeps any type in any column
+            return corrupt_record(str(row.uuid), row.payload, f"unreadable row: {exc}")
 
     # -- the store API -------------------------------------------------------------------
     def log(self, connection: str, queue: str, payload: str, exc: BaseException) -> str:
-        """Insert one failed job; returns its uuid."""
-        new_id = self.new_id()
+        """Insert one failed job; returns its id (the payload's uuid when readable)."""
+        import sqlalchemy as sa
+
+        new_id = record_id(payload)
+        t = self.table
         with self._begin("record a failed job") as conn:
+            kept = conn.execute(sa.select(t.c.payload).where(t.c.uuid == new_id)).scalar()
+            if kept is not None and kept != payload:  # another payload claims that uuid: keep both
+                new_id = self.new_id()
+            conn.execute(t.delete().where(t.c.uuid == new_id))
             conn.execute(
                 self.table.insert().values(
                     uuid=new_id,

@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from freight import redis_errors
 from freight.connections import redis_address, redis_client
-from freight.errors import QueueConnectionError, QueueError
+from freight.errors import QUEUE_ERRORS
 from freight.manager import clock_of
-from freight.queue.failed import FailedJob, FailedJobStore, describe_exception
+from freight.queue.failed import FailedJob, FailedJobStore, corrupt_record, describe_exception, record_id
 
 if TYPE_CHECKING:
     import redis
@@ -41,36 +42,34 @@ class RedisFailedJobStore(FailedJobStore):
         self.index_key = f"{{{prefix}}}:index"
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
-        import redis as redis_lib
-
+    def _errors(self, action: str = "answer") -> Iterator[None]:
+        """Translate redis-py errors of the block (the redis family's one map)."""
         try:
             yield
-        except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
-            raise QueueConnectionError(
-                f"failed-job store (redis {redis_address(self.client)}, prefix {self.prefix!r}) "
-                f"is unreachable: {exc}"
-            ) from exc
-        except redis_lib.RedisError as exc:
-            raise QueueError(
-                f"failed-job store (redis {redis_address(self.client)}, prefix {self.prefix!r}) failed: {exc}"
-            ) from exc
+        except redis_errors.CLIENT_ERRORS as exc:
+            who = f"failed-job store (redis {redis_address(self.client)}, prefix {self.prefix!r})"
+            raise redis_errors.translate(exc, QUEUE_ERRORS, who, action, self.client) from exc
 
     @staticmethod
-    def _record(raw: Any) -> FailedJob:
-        data = json.loads(raw)
-        return FailedJob(
-            id=data["id"],
-            connection=data["connection"],
-            queue=data["queue"],
-            payload=data["payload"],
-            exception=data["exception"],
-            failed_at=float(data["failed_at"]),
-        )
+    def _record(raw: Any, id: Any = "?") -> FailedJob:
+        key = id.decode("utf-8", "replace") if isinstance(id, bytes) else str(id)
+        try:
+            data = json.loads(raw)
+            fields = (data["id"], data["connection"], data["queue"], data["payload"], data["exception"])
+            if not all(isinstance(f, str) for f in fields):
+                raise TypeError("a field is not text")
+            return FailedJob(*fields, failed_at=float(data["failed_at"]))
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            return corrupt_record(key, text, f"unreadable record: {exc!r}")
 
     def log(self, connection: str, queue: str, payload: str, exc: BaseException) -> str:
         """Record one failed job (one MULTI/EXEC); returns its id."""
-        new_id = self.new_id()
+        new_id = record_id(payload)
+        with self._errors():
+            kept = self.client.hget(self.jobs_key, new_id)
+        if kept is not None and self._record(kept, new_id).payload != payload:
+            new_id = self.new_id()  # another payload claims that uuid: keep both
         failed_at = self.clock()
         record = json.dumps(
             {
@@ -94,13 +93,13 @@ class RedisFailedJobStore(FailedJobStore):
         with self._errors():
             ids: list[Any] = list(self.client.zrevrange(self.index_key, 0, -1))
             raws: list[Any] = list(self.client.hmget(self.jobs_key, ids)) if ids else []
-        return [self._record(raw) for raw in raws if raw is not None]
+        return [self._record(raw, id) for id, raw in zip(ids, raws, strict=True) if raw is not None]
 
     def find(self, id: str) -> FailedJob | None:
         """The failed job with ``id``, or None."""
         with self._errors():
             raw = self.client.hget(self.jobs_key, id)
-        return self._record(raw) if raw is not None else None
+        return self._record(raw, id) if raw is not None else None
 
     def forget(self, id: str) -> bool:
         """Delete one failed job."""

@@ -39,6 +39,7 @@ from freight.current import current_app
 from freight.errors import ConfigurationError, QueueError
 from freight.queue.backoff import BackoffPolicy
 from freight.queue.backoff import validate as validate_backoff
+from freight.queue.dispatch import PendingDispatch, check_data
 from freight.timeutil import Duration, seconds_from
 
 if TYPE_CHECKING:
@@ -87,13 +88,21 @@ class Job:
         super().__init_subclass__(**kwargs)
         where = cls.__qualname__
         tries = vars(cls).get("tries")
-        if tries is not None and (isinstance(tries, bool) or not isinstance(tries, int) or tries < 0):
-            raise ConfigurationError(f"{where}.tries must be a non-negative int or None, got {tries!r}")
+        if tries is not None and (
+            isinstance(tries, bool) or not isinstance(tries, int) or not 0 <= tries < 2**31 - 1
+        ):
+            raise ConfigurationError(
+                f"{where}.tries must be an int from 0 to 2**31-2, or None, got {tries!r}"
+            )
         timeout = vars(cls).get("timeout")
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 <= timeout <= 366 * 86400
         ):
-            raise ConfigurationError(f"{where}.timeout must be non-negative seconds or None, got {timeout!r}")
+            raise ConfigurationError(
+                f"{where}.timeout must be seconds from 0 to a year, or None, got {timeout!r}"
+            )
         backoff = vars(cls).get("backoff")
         if isinstance(backoff, FunctionType) and backoff.__code__.co_argcount == 1:
             cls.backoff = staticmethod(backoff)  # ``backoff = lambda attempt: ...`` in a class body
@@ -169,9 +178,21 @@ class Job:
 
     # -- dispatching ------------------------------------------------------------------------
     @classmethod
+    def on_queue(cls, name: str) -> PendingDispatch:
+        """A dispatch on queue ``name``: ``Job.on_queue("high").delay(30).dispatch(...)``."""
+        return PendingDispatch(cls).on_queue(name)
+
+    @classmethod
+    def on_connection(cls, name: str) -> PendingDispatch:
+        """A dispatch through connection ``name``: ``Job.on_connection("redis").dispatch(...)``."""
+        return PendingDispatch(cls).on_connection(name)
+
+    @classmethod
     def dispatch(cls, data: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
         """Push a new job through the current Application's queue, on the job's own connection
-        and queue; returns its id (None when a ``unique`` job was dropped)."""
+        and queue; returns its id (None when a ``unique`` job was dropped). Keywords are data;
+        option names (``queue=``, ``delay=``...) are refused: see :meth:`on_queue`."""
+        check_data(cls, kwargs)
         job = cls(**kwargs) if data is None else cls(data, **kwargs)
         return current_app().queue().connection(job.connection).push(job)
 
@@ -183,6 +204,7 @@ class Job:
         **kwargs: Any,
     ) -> str | None:
         """Like :meth:`dispatch`, available after ``delay`` (seconds, timedelta or datetime)."""
+        check_data(cls, kwargs)
         job = cls(**kwargs) if data is None else cls(data, **kwargs)
         return current_app().queue().connection(job.connection).later(delay, job)
 

@@ -191,11 +191,13 @@ class Outcomes:
     def bad_payload(self, job: ReservedJob, name: str, error: BaseException) -> Outcome:
         """A payload that cannot become a job: record it, ack, then log and emit (``job_id`` is
         the driver's handle, the payload's uuid being unreadable)."""
-        if not self._record(job, name, error):
+        record_id = self._record(job, name, error)
+        if not record_id:
             return Outcome.RETRY
         self.guard(partial(self.queue.ack, job))
         self.last_error = error
-        log.error("%s %s FAIL (bad payload on %s:%s): %s", name, job.id, self.queue.name, job.queue, error)
+        # the failed record's id (the payload's uuid when readable): what `failed:show` takes
+        log.error("%s %s FAIL (bad payload on %s:%s): %s", name, record_id, self.queue.name, job.queue, error)
         events = self.queue.events
         if events.active:
             events.emit(
@@ -210,9 +212,10 @@ class Outcomes:
         if self.queue.events.active:
             self._emit("processed", running, duration=now - running.started)
 
-    def _record(self, job: ReservedJob, name: str, error: BaseException) -> bool:
+    def _record(self, job: ReservedJob, name: str, error: BaseException) -> str:
+        """The failed record's id, or "" when it could not be written (the job is released)."""
         try:
-            self.failed_store().log(self.queue.name, job.queue, job.raw, error)
+            return self.failed_store().log(self.queue.name, job.queue, job.raw, error)
         except Exception:
             log.exception(
                 "cannot record failed job %s %s; releasing it to try again in %gs",
@@ -221,8 +224,7 @@ class Outcomes:
                 STORE_RETRY_DELAY,
             )
             self.guard(partial(self.queue.release, job, STORE_RETRY_DELAY))
-            return False
-        return True
+            return ""
 
     def _emit(
         self,

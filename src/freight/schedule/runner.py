@@ -280,8 +280,8 @@ class Scheduler:
             log.error("schedule: cannot record the start of %s: %s", event.label, exc)
         try:
             detail, outcome = event.run(), "ok"
-            log.info("schedule: ran %s (due %s) in %.3f s %s", event.label,
-                     run.scheduled.isoformat(), self.clock() - started, detail)  # fmt: skip
+            log.info("schedule: ran %s (due %s) in %.3f s%s", event.label, run.scheduled.isoformat(),
+                     self.clock() - started, f": {detail}" if detail else "")  # fmt: skip
         except Exception as exc:
             detail, outcome = f"{type(exc).__name__}: {exc}"[:500], "failed"
             log.exception("schedule: %s (due %s) failed", event.label, run.scheduled.isoformat())

@@ -83,11 +83,15 @@ class Store(ABC):
 
     #: the driver name used in configuration
     driver: ClassVar[str] = "abstract"
+    # Capability flags: what a caller (and the contract suite, which generates its cases
+    # from them: tests/cache/cachekit.py) may rely on. They describe the store; nothing
+    # in the store reads them.
     #: True when the backend is shared between processes (concurrency tests run on it)
     shared: ClassVar[bool] = False
     #: True when expiry follows the injected ``clock`` (tests can travel in time)
     uses_clock: ClassVar[bool] = False
-    #: True when the store actually keeps values (False for the null store)
+    #: True when the store keeps what is put (False for the null store); not to be confused
+    #: with ``Queue.persistent``, which says whether jobs outlive the process
     persists: ClassVar[bool] = True
     #: True when the store keeps its entries in tables that create_tables() makes (database)
     has_tables: ClassVar[bool] = False

@@ -67,7 +67,8 @@ class Queue(ABC):
     """A queue connection: raw primitives implemented by a driver, job-level API derived."""
 
     driver: ClassVar[str] = "abstract"
-    #: True when jobs survive this process (redis, database); False for sync and memory
+    #: True when jobs survive this process (redis, database); False for sync and memory (not
+    #: to be confused with ``Store.persists``: whether a cache store keeps values at all)
     persistent: ClassVar[bool] = True
     #: True when wait() blocks on the server and returns as soon as a job is pushed
     wakes_on_push: ClassVar[bool] = False
@@ -122,6 +123,19 @@ class Queue(ABC):
     @abstractmethod
     def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
         """Push a running job's reservation deadline ``seconds`` (default ``retry_after``) ahead."""
+
+    def counts(self, queue: str | None = None) -> tuple[int, int, int]:
+        """``(ready, delayed, reserved)`` jobs on ``queue`` (a driver that cannot tell them
+        apart reports them all as ready)."""
+        return self.size(queue), 0, 0
+
+    def describe(self) -> str:
+        """Where the jobs live, for logs and ``python -m freight about`` (an address, never a password)."""
+        return self.driver
+
+    def queue_names(self) -> list[str]:
+        """The queues holding jobs on this connection, sorted (the default queue always)."""
+        return [self.default_queue]
 
     @abstractmethod
     def size(self, queue: str | None = None) -> int:
@@ -296,6 +310,7 @@ class Queue(ABC):
                 f"job class {data['job']!r} is defined in the script being run, which a worker "
                 "cannot import; move it into an importable module"
             )
+        # speed: a plain number skips seconds_from's isinstance chain (about 0.2 µs per push)
         seconds = delay if type(delay) is int or type(delay) is float else seconds_from(delay, now)
         return payloads.dumps(data, self.signer), target, max(0.0, seconds), data["uuid"]
 

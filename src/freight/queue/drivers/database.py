@@ -12,13 +12,13 @@ docs/queue-drivers.md describes the layout and the locking in full.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
+from freight import sql_errors
 from freight.connections import describe_url, sql_engine
-from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.errors import QUEUE_ERRORS, MissingDependencyError
 from freight.manager import clock_of
 from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
@@ -27,12 +27,12 @@ from freight.queue.drivers.database_sql import (
     AUTOCOMMIT,
     MAX_ATTEMPTS,
     begin_immediate,
-    is_deadlock,
     jobs_table,
     relaxed_commits,
     reserved_job,
     row_locks,
     sqlite_file,
+    state_counts,
 )
 
 if TYPE_CHECKING:
@@ -44,8 +44,8 @@ __all__ = ["DatabaseQueue", "create", "jobs_table"]
 MAX_BATCH = 1000
 #: rows per INSERT in ``push_raw_many``
 INSERT_CHUNK = 1000
-#: runs of a transaction the database aborted to break a deadlock
-DEADLOCK_RETRIES = 5
+#: runs of a transaction the database aborted to break a deadlock (the SQL family's policy)
+DEADLOCK_RETRIES = sql_errors.DEADLOCK_TRIES
 
 T = TypeVar("T")
 
@@ -89,11 +89,6 @@ class DatabaseQueue(Queue):
         self.sqlite_wal = sqlite_wal
         self.locking = ""
         self._sa_error: type[Exception] = sa_exc.SQLAlchemyError
-        self._connect_errors: tuple[type[Exception], ...] = (
-            sa_exc.InterfaceError,
-            sa_exc.DisconnectionError,
-            sa_exc.TimeoutError,
-        )
         self._ready = False
         dialect = engine.dialect.name
         self._sqlite = dialect == "sqlite"
@@ -102,17 +97,20 @@ class DatabaseQueue(Queue):
         # PostgreSQL reserves and acknowledges without waiting for the WAL flush (unless
         # durable_acks): a server crash can undo only the last moments of them, and an undone
         # reservation or ack makes its job run again, never lose it. Pushes always wait.
-        self._writer = self._settler = engine
+        # _push_engine: pushes, releases, extends; _ack_engine: reserve-and-mark and acks;
+        # _reserve_engine: the reserve transaction. (``b_held``: the attempts count a
+        # reservation saw, which proves the row is still held by it.)
+        self._push_engine = self._ack_engine = engine
         if dialect == "postgresql":
             url = engine.url.render_as_string(hide_password=False)
-            self._writer = self._settler = sql_engine({"url": url, "engine_options": AUTOCOMMIT})
+            self._push_engine = self._ack_engine = sql_engine({"url": url, "engine_options": AUTOCOMMIT})
             if not durable_acks and engine.dialect.driver in ("psycopg", "psycopg2"):
-                self._settler = sql_engine({"url": url, "engine_options": relaxed_commits(engine.url)})
-        self.durable_acks = self._settler is self._writer
+                self._ack_engine = sql_engine({"url": url, "engine_options": relaxed_commits(engine.url)})
+        self.durable_acks = self._ack_engine is self._push_engine
         # MySQL/MariaDB reserve in READ COMMITTED: no gap locks, so far fewer deadlocks
-        self._reserver = engine
+        self._reserve_engine = engine
         if dialect in ("mysql", "mariadb"):
-            self._reserver = engine.execution_options(isolation_level="READ COMMITTED")
+            self._reserve_engine = engine.execution_options(isolation_level="READ COMMITTED")
         self._returning = dialect == "postgresql"
         t = self.table
         bp = sa.bindparam
@@ -120,12 +118,12 @@ class DatabaseQueue(Queue):
         self._count = sa.select(sa.func.count()).select_from(t).where(t.c.queue == bp("b_queue"))
         self._delete_queue = sa.delete(t).where(t.c.queue == bp("b_queue"))
         self._reserved = sa.and_(
-            t.c.id == bp("b_id"), t.c.attempts == bp("b_token"), t.c.reserved_at.is_not(None)
+            t.c.id == bp("b_id"), t.c.attempts == bp("b_held"), t.c.reserved_at.is_not(None)
         )
         self._ack = sa.delete(t).where(self._reserved)
         self._ack_many = sa.delete(t).where(
             t.c.id.in_(bp("b_ids", expanding=True)),
-            t.c.attempts == bp("b_token"),
+            t.c.attempts == bp("b_held"),
             t.c.reserved_at.is_not(None),
         )
         # a malformed row (token None: its attempts cell is not an integer) is deleted by id
@@ -214,32 +212,26 @@ class DatabaseQueue(Queue):
         self._ready = True
 
     # -- plumbing -----------------------------------------------------------------------
-    def _fail(self, exc: Exception, action: str) -> NoReturn:
-        where = f"queue connection {self.name!r} ({self.address})"
-        lost = isinstance(exc, self._connect_errors) or getattr(exc, "connection_invalidated", False)
-        if lost:
-            raise QueueConnectionError(
-                f"cannot {action}: the database of {where} is unreachable: {exc}"
-            ) from exc
-        raise QueueError(f"cannot {action} on {where}: {exc}") from exc
+    def _fail(self, exc: Exception, action: str, *, connecting: bool = False) -> NoReturn:
+        """Raise the freight error for a SQLAlchemy exception raised while doing ``action``."""
+        who = f"queue connection {self.name!r} ({self.address})"
+        raise sql_errors.translate(exc, QUEUE_ERRORS, who, action, connecting=connecting) from exc
 
     def _connect(self, action: str, engine: Engine | None = None) -> Connection:
         """A pooled connection; failing to get one is a QueueConnectionError."""
         try:
             return (engine or self.engine).connect()
         except self._sa_error as exc:
-            raise QueueConnectionError(
-                f"cannot {action}: the database of queue connection {self.name!r} "
-                f"({self.address}) is unreachable: {exc}"
-            ) from exc
+            self._fail(exc, action, connecting=True)
 
     def _run(self, action: str, body: Callable[[Connection], T], engine: Engine | None = None) -> T:
         """``body(conn)`` in a transaction that commits on success, run again when the
-        database aborted it to break a deadlock; other errors become QueueErrors."""
+        database aborted it to break a deadlock (``sql_errors.retry_deadlocks``); errors
+        become QueueErrors."""
         if not self._ready:
             self._setup()
-        attempt = 1
-        while True:
+
+        def once() -> T:
             conn = self._connect(action, engine)
             try:
                 with conn:
@@ -247,10 +239,9 @@ class DatabaseQueue(Queue):
                     conn.commit()
                     return result
             except self._sa_error as exc:
-                if attempt >= DEADLOCK_RETRIES or not is_deadlock(exc):
-                    self._fail(exc, action)
-            time.sleep(random.uniform(0, 0.005 * attempt))
-            attempt += 1
+                self._fail(exc, action)
+
+        return sql_errors.retry_deadlocks(once)
 
     # -- primitives ---------------------------------------------------------------------
     def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
@@ -264,7 +255,7 @@ class DatabaseQueue(Queue):
             "available_at": now + delay if delay > 0 else now,
             "created_at": now,
         }
-        self._run(f"push to queue {queue!r}", lambda conn: conn.execute(self._insert, row), self._writer)
+        self._run(f"push to queue {queue!r}", lambda conn: conn.execute(self._insert, row), self._push_engine)
 
     def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
         """Insert many job rows: one executemany INSERT per 1000 rows, in one transaction."""
@@ -299,7 +290,9 @@ class DatabaseQueue(Queue):
         connection = self.name
         if self._returning:
             rows = list(
-                self._run(action, lambda conn: conn.execute(self._pick_and_mark, params).all(), self._settler)
+                self._run(
+                    action, lambda conn: conn.execute(self._pick_and_mark, params).all(), self._ack_engine
+                )
             )
             rows.sort(key=lambda r: (r[3], r[0]))
             return [reserved_job(r[0], name, r[1], r[2], connection, counted=True) for r in rows]
@@ -312,18 +305,18 @@ class DatabaseQueue(Queue):
                 conn.execute(self._mark, {**params, "b_ids": [r[0] for r in picked]})
             return picked
 
-        picked = self._run(action, pick_and_mark, self._reserver)
+        picked = self._run(action, pick_and_mark, self._reserve_engine)
         return [reserved_job(r[0], name, r[1], r[2], connection, counted=False) for r in picked]
 
     def ack(self, job: ReservedJob) -> None:
         """Delete the job's row, unless another worker has reserved it since."""
         if job.extra["token"] is None:
             return self.ack_many([job])
-        params = {"b_id": int(job.id), "b_token": job.extra["token"]}
+        params = {"b_id": int(job.id), "b_held": job.extra["token"]}
         self._run(
             f"acknowledge job {job.id} on queue {job.queue!r}",
             lambda conn: conn.execute(self._ack, params),
-            self._settler,
+            self._ack_engine,
         )
 
     def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
@@ -339,9 +332,9 @@ class DatabaseQueue(Queue):
                 if token is None:
                     conn.execute(self._ack_ids, {"b_ids": ids})
                 else:
-                    conn.execute(self._ack_many, {"b_ids": ids, "b_token": token})
+                    conn.execute(self._ack_many, {"b_ids": ids, "b_held": token})
 
-        self._run(f"acknowledge {len(jobs)} jobs", delete, self._settler if len(groups) == 1 else None)
+        self._run(f"acknowledge {len(jobs)} jobs", delete, self._ack_engine if len(groups) == 1 else None)
 
     def release(self, job: ReservedJob, delay: float = 0) -> None:
         """Make the job available again with ``job.attempts`` as its attempt count.
@@ -352,7 +345,7 @@ class DatabaseQueue(Queue):
         """
         params: dict[str, Any] = {
             "b_id": int(job.id),
-            "b_token": job.extra["token"],
+            "b_held": job.extra["token"],
             "b_attempts": job.attempts,
         }
         statement = self._release_now
@@ -362,19 +355,42 @@ class DatabaseQueue(Queue):
         self._run(
             f"release job {job.id} on queue {job.queue!r}",
             lambda conn: conn.execute(statement, params),
-            self._writer,
+            self._push_engine,
         )
 
     def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
         """Move the job's reservation deadline to now + ``seconds`` (default ``retry_after``);
         False when the job is no longer reserved by this worker."""
         deadline = self.clock() + (self.retry_after if seconds is None else seconds)
-        params = {"b_id": int(job.id), "b_token": job.extra["token"], "b_deadline": deadline}
+        params = {"b_id": int(job.id), "b_held": job.extra["token"], "b_deadline": deadline}
         return self._run(
             f"extend the reservation of job {job.id}",
             lambda conn: conn.execute(self._extend, params).rowcount == 1,
-            self._writer,
+            self._push_engine,
         )
+
+    def counts(self, queue: str | None = None) -> tuple[int, int, int]:
+        """``(ready, delayed, reserved)`` rows of ``queue`` (one query)."""
+        name = self.queue_name(queue)
+        statement = state_counts(self.table)
+        row = self._run(
+            f"count the jobs of queue {name!r}",
+            lambda conn: conn.execute(statement, {"b_queue": name, "b_now": self.clock()}).one(),
+        )
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+    def describe(self) -> str:
+        """The database URL (without its password) and table."""
+        return f"{self.address} table {self.table.name}"
+
+    def queue_names(self) -> list[str]:
+        """The queues with rows in the table, and the default queue."""
+        import sqlalchemy as sa
+
+        found = self._run(
+            "list the queues", lambda conn: conn.execute(sa.select(self.table.c.queue).distinct()).all()
+        )
+        return sorted({self.default_queue, *(str(r[0]) for r in found)})
 
     def size(self, queue: str | None = None) -> int:
         """Rows of ``queue``: ready, delayed and reserved."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from freight.queue.drivers.base import ReservedJob
+from freight.sql_errors import is_deadlock  # re-exported: the SQL family has one definition
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -18,6 +19,7 @@ __all__ = [
     "jobs_table",
     "relaxed_commits",
     "reserved_job",
+    "state_counts",
     "row_locks",
     "sqlite_file",
 ]
@@ -59,6 +61,19 @@ def reserved_job(
     return ReservedJob(str(row_id), queue, payload, attempts, connection, extra)
 
 
+def state_counts(table: Table) -> Any:
+    """SELECT of ``(ready, delayed, reserved)`` counts of queue ``b_queue`` at time ``b_now``."""
+    import sqlalchemy as sa
+
+    t = table.c
+    now: Any = sa.bindparam("b_now", type_=sa.Double())
+    reserved = t.reserved_at.is_not(None)
+    due = sa.and_(t.reserved_at.is_(None), t.available_at <= now)
+    waiting = sa.and_(t.reserved_at.is_(None), t.available_at > now)
+    count = [sa.func.sum(sa.case((cond, 1), else_=0)) for cond in (due, waiting, reserved)]
+    return sa.select(*count).where(t.queue == sa.bindparam("b_queue"))
+
+
 def _why(row_id: Any, problem: str) -> str:
     return f"malformed job row {row_id}: {problem}"
 
@@ -97,16 +112,6 @@ def row_locks(dialect: Any) -> tuple[bool, str]:
     else:
         skip = bool(getattr(dialect, "supports_for_update_skip_locked", False))
     return skip, "FOR UPDATE SKIP LOCKED" if skip else "FOR UPDATE"
-
-
-def is_deadlock(exc: Exception) -> bool:
-    """True when the database rolled the transaction back to break a deadlock (or a lock
-    wait timed out): running it again is safe."""
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) in ("40P01", "40001"):  # PostgreSQL
-        return True
-    args = getattr(orig, "args", None) or (None,)
-    return args[0] in (1213, 1205)  # MySQL/MariaDB: deadlock, lock wait timeout
 
 
 def sqlite_file(engine: Engine) -> bool:
