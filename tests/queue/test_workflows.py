@@ -405,3 +405,13 @@ def test_a_job_counted_again_after_a_crash_is_not_counted_twice(queue: Queue) ->
     assert batches.record(batch_id, ["a"], False, 2.0) is None, "a counted id is not counted again"
     again = batches.record(batch_id, ["b", "c"], False, 3.0)
     assert again is not None and (again.pending, again.finished) == (0, True), "only the new id counted"
+
+
+def test_unique_options_are_checked_when_the_class_is_defined() -> None:
+    from freight.errors import ConfigurationError
+    from freight.queue.job import Job
+
+    with pytest.raises(ConfigurationError, match="unique_until"):
+        type("BadUntil", (Job,), {"unique": True, "unique_until": "later"})
+    with pytest.raises(ConfigurationError, match="unique_for"):
+        type("BadFor", (Job,), {"unique": True, "unique_for": 0})
