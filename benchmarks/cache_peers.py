@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from benchmarks.harness import CacheCase, Unavailable
 from benchmarks.servers import Env
@@ -82,12 +83,49 @@ def raw_pymemcache(env: Env) -> CacheCase:
     )
 
 
-def _django_cache(env: Env, backend: str, location: str | None, **options: Any) -> Any:
+__all__ += ["configure_django"]
+
+
+def _django_databases(env: Env) -> dict[str, Any]:
+    databases: dict[str, Any] = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(env.workdir / "django-cache.sqlite3")}
+    }
+    if env.postgres_url:
+        url = urlsplit(env.postgres_url.replace("+psycopg", ""))
+        databases["pg"] = {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": url.path.lstrip("/"),
+            "USER": unquote(url.username or ""),
+            "PASSWORD": unquote(url.password or ""),
+            "HOST": url.hostname or "127.0.0.1",
+            "PORT": str(url.port or 5432),
+        }
+    return databases
+
+
+class _Router:
+    """Sends the cache table named ``*_pg`` to PostgreSQL, the others to SQLite."""
+
+    def db_for_read(self, model: Any, **hints: Any) -> str:
+        return "pg" if model._meta.db_table.endswith("_pg") else "default"
+
+    db_for_write = db_for_read
+
+
+def configure_django(env: Env) -> None:
+    """Configure Django once per process: no cache aliases, a SQLite and a PostgreSQL database
+    (for DatabaseCache; the router sends tables named ``*_pg`` to PostgreSQL)."""
     _needs("django")
     from django.conf import settings
 
     if not settings.configured:
-        settings.configure(CACHES={}, USE_TZ=True)
+        settings.configure(
+            CACHES={}, USE_TZ=True, DATABASES=_django_databases(env), DATABASE_ROUTERS=[_Router()]
+        )
+
+
+def _django_cache(env: Env, backend: str, location: str | None, **options: Any) -> Any:
+    configure_django(env)
     from django.utils.module_loading import import_string
 
     params: dict[str, Any] = {"KEY_PREFIX": f"{env.prefix}dj", "TIMEOUT": None, "OPTIONS": options}

@@ -13,6 +13,7 @@ from typing import Any
 
 from benchmarks.cache_freight import FREIGHT_CACHES
 from benchmarks.cache_peers import PEER_CACHES
+from benchmarks.cache_round2 import ROUND2_CACHES
 from benchmarks.harness import BenchError, CacheCase, QueueTarget, Result, Skip, Unavailable
 from benchmarks.peers.celery_bench import CeleryTarget
 from benchmarks.peers.dramatiq_bench import DramatiqTarget
@@ -39,7 +40,7 @@ QUEUE_CASES: list[tuple[str, str, Callable[[Env], QueueTarget]]] = [
 ]
 """(library, backend, factory) for every queue case, in the order they run."""
 
-CACHE_CASES: list[tuple[str, str, Callable[[Env], CacheCase]]] = FREIGHT_CACHES + PEER_CACHES
+CACHE_CASES: list[tuple[str, str, Callable[[Env], CacheCase]]] = FREIGHT_CACHES + PEER_CACHES + ROUND2_CACHES
 """(library, backend, factory) for every cache case, in the order they run."""
 
 PEER_PACKAGES = (

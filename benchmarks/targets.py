@@ -130,10 +130,64 @@ def _cache_checks(rate: _Rates) -> list[Check]:
     return checks
 
 
+def _round2_checks(rate: _Rates) -> list[Check]:
+    """Issue 13: tags, remember and the hot path against the fastest peer of each backend."""
+    plain_get = rate("cache", "redis", "freight", "get")
+    checks = [
+        _ratio(
+            "tagged get on redis costs <= 1.3x a plain get",
+            rate("cache", "redis", "freight tagged", "get"),
+            plain_get,
+            1 / 1.3,
+            "plain get",
+        )
+    ]
+    for backend in ("redis", "memory"):
+        checks.append(
+            _ratio(
+                f"remember on a hit costs <= 1.05x get ({backend})",
+                rate("cache", backend, "freight remember", "get"),
+                rate("cache", backend, "freight", "get"),
+                1 / 1.05,
+                "get",
+            )
+        )
+    locked = rate("cache", "redis", "freight remember miss", "get")
+    unlocked = rate("cache", "redis", "freight remember miss, no lock", "get")
+    if locked is not None and unlocked is not None:
+        overhead = f"{unlocked / locked:.2f}x the time of lock=False ({_fmt(locked)} vs {_fmt(unlocked)})"
+        checks.append(Check("single-flight overhead on a miss, redis (reported)", overhead, True))
+    peers = {
+        "redis": ("raw redis-py", "cachelib RedisCache", "Django RedisCache"),
+        "memory": ("cachelib SimpleCache", "Django LocMemCache"),
+        "file": ("diskcache", "cachelib FileSystemCache", "Django FileBasedCache"),
+        "memcached": ("raw pymemcache", "Django PyMemcacheCache"),
+        "sqlite": ("Django DatabaseCache",),
+        "postgres": ("Django DatabaseCache",),
+    }
+    for backend, names in peers.items():
+        for op in ("put", "get"):
+            ours = rate("cache", backend, "freight", op)
+            measured = {
+                n: r for n in names if (r := rate("cache", backend, n, op)) is not None and "raw" not in n
+            }
+            if measured:
+                best = max(measured, key=lambda n: measured[n])
+                checks.append(
+                    _ratio(f"{backend} {op} >= 1.0x the fastest peer", ours, measured[best], 1.0, best)
+                )
+            raw = next((n for n in names if "raw" in n), None)
+            if raw:
+                checks.append(
+                    _ratio(f"{backend} {op} >= 0.95x {raw}", ours, rate("cache", backend, raw, op), 0.95, raw)
+                )
+    return checks
+
+
 def evaluate(results: list[Result], memory: tuple[int, float] | None = None) -> list[Check]:
     """Every target of issue 7 against ``results`` and ``memory`` (jobs, RSS growth as a fraction)."""
     rate = _Rates(results)
-    checks = _queue_checks(rate) + _cache_checks(rate)
+    checks = _queue_checks(rate) + _cache_checks(rate) + _round2_checks(rate)
     if memory is None:
         checks.append(Check("worker RSS grows < 10% over 100,000 jobs", "not measured", None))
     else:

@@ -466,3 +466,12 @@ def test_django_example_runs_a_task_with_manage_py_freight_work(tmp_path: Path) 
     assert "cache.get: {'text': 'hello'} | visits: 1" in out
     assert "manage.py freight work exited 0" in out
     assert re.search(r"task \w+: SUCCESSFUL, return value 35.4", out), out
+
+
+# -- examples/dashboard ---------------------------------------------------------------------------
+def test_dashboard_example_records_and_reads_back_exact_counts(tmp_path: Path) -> None:
+    out = run([sys.executable, str(EXAMPLES / "dashboard" / "run.py")], tmp_path).stdout
+    assert "queue default: processed 18, failed 2, backlog 0" in out
+    assert "queue images: processed 40, failed 0, backlog 0" in out
+    assert "cache file: 20 hits, 10 misses, ratio 0.6667" in out
+    assert 'freight_jobs_failed_total{connection="database",job="jobs:ImportRow",queue="default"} 2.0' in out

@@ -24,6 +24,9 @@ A driver translates its client library's exceptions at its boundary with
 from __future__ import annotations
 
 __all__ = [
+    "CACHE_ERRORS",
+    "QUEUE_ERRORS",
+    "ErrorKinds",
     "CacheConnectionError",
     "CacheError",
     "ConfigurationError",
@@ -109,3 +112,20 @@ class MaxAttemptsExceededError(QueueError):
 
 class SerializationError(FreightError, ValueError):
     """A value could not be encoded or decoded by the configured codec."""
+
+
+class ErrorKinds:
+    """The pair of freight errors a layer raises for a backend failure: ``unreachable`` when the
+    server cannot be reached (failover and the worker's reconnect act on it), ``error`` otherwise."""
+
+    __slots__ = ("error", "unreachable")
+
+    def __init__(self, error: type[FreightError], unreachable: type[FreightError]) -> None:
+        self.error = error
+        self.unreachable = unreachable
+
+
+#: what cache stores raise
+CACHE_ERRORS = ErrorKinds(CacheError, CacheConnectionError)
+#: what queue drivers and failed-job stores raise
+QUEUE_ERRORS = ErrorKinds(QueueError, QueueConnectionError)

@@ -44,17 +44,20 @@ def run(
     blocking primitive of ``cache``'s store ran on the loop's thread."""
     on_loop: list[str] = []
     loop_thread: list[int] = []
-    if cache is not None:
-        store = cache.store
+    patched: list[tuple[type, str, Any]] = []
+    if cache is not None:  # wrap the methods on the class: stores derived by copy() stay spied
+        kind = type(cache.store)
         for name in BLOCKING:
-            original = getattr(store, name)
+            original = kind.__dict__.get(name)
+            inherited = getattr(kind, name)
 
-            def spy(*args: Any, _name: str = name, _fn: Any = original) -> Any:
+            def spy(self: Any, *args: Any, _name: str = name, _fn: Any = inherited) -> Any:
                 if loop_thread and threading.get_ident() == loop_thread[0] and _name != "lock":
                     on_loop.append(_name)
-                return _fn(*args)
+                return _fn(self, *args)
 
-            setattr(store, name, spy)
+            patched.append((kind, name, original))
+            setattr(kind, name, spy)
 
     async def main() -> T:
         asyncio.get_running_loop().slow_callback_duration = SLOW_CALLBACK
@@ -68,9 +71,11 @@ def run(
             with caplog.at_level(logging.WARNING, logger="asyncio"):
                 result = asyncio.run(main(), debug=True)
     finally:
-        if cache is not None:
-            for name in BLOCKING:
-                delattr(cache.store, name)
+        for kind, name, original in patched:
+            if original is None:
+                delattr(kind, name)
+            else:
+                setattr(kind, name, original)
     records = caplog.records if caplog is not None else []
     slow = [r.getMessage() for r in records if r.name == "asyncio" and "took" in r.getMessage()]
     assert not slow, f"asyncio debug mode: the event loop was blocked: {slow}"
@@ -264,3 +269,39 @@ def test_the_asyncio_benchmark_runs(redis_url: str) -> None:
     figures = measure(redis_url, n=20, rounds=1)
     assert figures.freight_get > 0 and figures.raw_put > 0
     assert len(figures.lines()) == 3
+
+
+@persistent
+def test_aflexible_and_tagged_values(cache: Repository) -> None:
+    calls: list[int] = []
+
+    async def build() -> list[int]:
+        await asyncio.sleep(0)
+        calls.append(1)
+        return [len(calls)]
+
+    async def scenario() -> None:
+        assert await cache.aflexible("stats", (60, 600), build) == [1]
+        assert await cache.aflexible("stats", (60, 600), build) == [1], "fresh: served from the cache"
+        assert await cache.aput("tagged", {"v": 1}, 60, tags=["users"])
+        assert await cache.aget("tagged") == {"v": 1}
+        assert await cache.amany(["tagged"]) == {"tagged": {"v": 1}}
+        await sync(cache.flush_tags, "users")
+        assert await cache.aget("tagged") is None, "a flushed tag hides its entries from aget too"
+
+    run(scenario, None, cache)
+    assert calls == [1]
+
+
+@persistent
+def test_async_reads_count_hits_and_misses(cache: Repository) -> None:
+    async def scenario() -> None:
+        await sync(cache.reset_stats)
+        assert await cache.aget("nope") is None
+        await cache.aput("k", 1)
+        assert await cache.aget("k") == 1
+        assert await cache.amany(["k", "nope"]) == {"k": 1, "nope": None}
+
+    run(scenario, None, cache)
+    stats = cache.stats()
+    assert (stats["hits"], stats["misses"]) == (2, 2)

@@ -43,7 +43,7 @@ def test_threads_of_one_process_compute_a_cold_key_once(env: CacheEnv, cache: Re
     assert got == ["v"] * THREADS
     assert len(calls) == 1, f"the builder ran {len(calls)} times"
     waits = [e for e in events if isinstance(e, SingleFlightWaited)]
-    assert 1 <= len(waits) == cache.stats()["flight_waits"] <= THREADS - 1
+    assert len(waits) == cache.stats()["flight_waits"] <= THREADS - 1  # late threads simply hit
 
 
 @persistent

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from freight.errors import InvalidKeyError, SerializationError
 from freight.timeutil import Duration
@@ -29,9 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncMethods", "Builder"]
 
-log = logging.getLogger("freight.cache")
 R = TypeVar("R")
-_MISS: Any = object()
 
 #: what ``aremember``/``aflexible`` accept: a function returning the value or an awaitable of it
 Builder = Callable[[], "R | Awaitable[R]"]
@@ -57,9 +55,11 @@ class AsyncMethods:
     flush: Callable[..., bool]
     remember: Callable[..., Any]
     _count_read: Callable[[str, Any], None]
+    _undecodable: Callable[[str, bytes, SerializationError], Any]
     _seconds: Callable[[Duration], float]
     _encode_error: Callable[[str, SerializationError], SerializationError]
     _writes: int
+    _absent: ClassVar[Any]
 
     # -- the hot operations: native where the store allows -------------------------------
     async def aget(self, key: str, default: Any = None) -> Any:
@@ -70,9 +70,9 @@ class AsyncMethods:
         if not isinstance(key, str):
             raise _bad_key(key)
         raw = await ops.get(key)
-        value = _MISS if raw is None else await self._adecode(ops, key, raw)
+        value = self._absent if raw is None else await self._adecode(ops, key, raw)
         self._count_read(key, value)
-        if value is _MISS:
+        if value is self._absent:
             return default() if callable(default) else default
         return value
 
@@ -86,17 +86,18 @@ class AsyncMethods:
             if not isinstance(key, str):
                 raise _bad_key(key)
         result: dict[str, Any] = {}
+        absent = self._absent
         for key, raw in (await ops.many(keys)).items():
-            value = _MISS if raw is None else await self._adecode(ops, key, raw)
-            result[key] = default if value is _MISS else value
+            value = absent if raw is None else await self._adecode(ops, key, raw)
+            result[key] = default if value is absent else value
             self._count_read(key, value)
         return result
 
-    async def aput(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
-        """:meth:`put` as a coroutine."""
+    async def aput(self, key: str, value: Any, ttl: Duration | None = None, **options: Any) -> bool:
+        """:meth:`put` as a coroutine (``tags=`` and other options as :meth:`put` takes)."""
         ops = self.store.aio()
-        if ops is None or self._observed():
-            return await asyncio.to_thread(self.put, key, value, ttl)
+        if ops is None or options or self._observed():
+            return await asyncio.to_thread(partial(self.put, key, value, ttl, **options))
         if not isinstance(key, str):
             raise _bad_key(key)
         seconds = None if ttl is None else self._seconds(ttl)
@@ -107,11 +108,11 @@ class AsyncMethods:
         self._writes += 1
         return ok
 
-    async def aadd(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+    async def aadd(self, key: str, value: Any, ttl: Duration | None = None, **options: Any) -> bool:
         """:meth:`add` as a coroutine (SET NX on redis)."""
         ops = self.store.aio()
-        if ops is None or self._observed():
-            return await asyncio.to_thread(self.add, key, value, ttl)
+        if ops is None or options or self._observed():
+            return await asyncio.to_thread(partial(self.add, key, value, ttl, **options))
         if not isinstance(key, str):
             raise _bad_key(key)
         seconds = None if ttl is None else self._seconds(ttl)
@@ -122,11 +123,11 @@ class AsyncMethods:
             self._writes += 1
         return added
 
-    async def aput_many(self, values: Mapping[str, Any], ttl: Duration | None = None) -> bool:
+    async def aput_many(self, values: Mapping[str, Any], ttl: Duration | None = None, **options: Any) -> bool:
         """:meth:`put_many` as a coroutine (one pipelined round trip on redis)."""
         ops = self.store.aio()
-        if ops is None or self._observed():
-            return await asyncio.to_thread(self.put_many, values, ttl)
+        if ops is None or options or self._observed():
+            return await asyncio.to_thread(partial(self.put_many, values, ttl, **options))
         encoded = {}
         for key, value in values.items():
             if not isinstance(key, str):
@@ -141,11 +142,11 @@ class AsyncMethods:
         self._writes += len(encoded)
         return ok
 
-    async def aincrement(self, key: str, by: int = 1) -> int:
+    async def aincrement(self, key: str, by: int = 1, **options: Any) -> int:
         """:meth:`increment` as a coroutine (INCRBY on redis)."""
         ops = self.store.aio()
-        if ops is None or self._observed():
-            return await asyncio.to_thread(self.increment, key, by)
+        if ops is None or options or self._observed():
+            return await asyncio.to_thread(partial(self.increment, key, by, **options))
         if not isinstance(key, str):
             raise _bad_key(key)
         if isinstance(by, bool) or not isinstance(by, int):
@@ -172,15 +173,15 @@ class AsyncMethods:
     # -- composite operations: the sync method in a thread ---------------------------------
     async def ahas(self, key: str) -> bool:
         """:meth:`has` as a coroutine."""
-        return await self.aget(key, _MISS) is not _MISS
+        return await self.aget(key, self._absent) is not self._absent
 
     async def apull(self, key: str, default: Any = None) -> Any:
         """:meth:`pull` as a coroutine."""
         return await asyncio.to_thread(self.pull, key, default)
 
-    async def aforever(self, key: str, value: Any) -> bool:
+    async def aforever(self, key: str, value: Any, **options: Any) -> bool:
         """:meth:`forever` as a coroutine."""
-        return await self.aput(key, value, None)
+        return await self.aput(key, value, None, **options)
 
     async def atouch(self, key: str, ttl: Duration | None) -> bool:
         """:meth:`touch` as a coroutine."""
@@ -194,8 +195,8 @@ class AsyncMethods:
         """:meth:`remember` as a coroutine; ``fn`` may be sync or async. A hit is served natively
         where the store allows; a miss goes through :meth:`remember` (and its options)."""
         if self.store.aio() is not None and not options:
-            value = await self.aget(key, _MISS)
-            if value is not _MISS:
+            value = await self.aget(key, self._absent)
+            if value is not self._absent:
                 return value  # type: ignore[no-any-return]
         builder = _on_loop(fn, asyncio.get_running_loop())
         return await asyncio.to_thread(self.remember, key, ttl, builder, **options)
@@ -238,10 +239,9 @@ class AsyncMethods:
         try:
             return self.codec.loads(raw)
         except SerializationError as exc:
-            name = self.store.name
-            log.warning("cache store %r: discarding unreadable value of key %r: %s", name, key, exc)
-            await ops.forget(key)
-            return _MISS
+            # a tagged entry (its tags are checked) or an unreadable value (discarded): the
+            # repository's own rules, in a thread since they may go back to the store
+            return await asyncio.to_thread(self._undecodable, key, raw, exc)
 
 
 def _on_loop(fn: Builder[R], loop: asyncio.AbstractEventLoop) -> Callable[[], R]:

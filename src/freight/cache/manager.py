@@ -181,7 +181,6 @@ class CacheManager(Manager[Repository]):
         key: str,
         ttl: Duration | None,
         fn: Callable[[], R],
-        *,
         tags: Tags = None,
         lock: bool = True,
         lock_wait: float = DEFAULT_LOCK_WAIT,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from freight.cache.async_repository import AsyncMethods
 from freight.cache.events import (
@@ -52,6 +52,9 @@ _MISSING: Any = object()
 class Repository(AsyncMethods):
     """The cache API of one store: get, put, add, remember, locks, counters and events (and their
     ``a*`` coroutine twins, see :mod:`freight.cache.async_repository`)."""
+
+    #: the marker the internals return for "no value" (the asyncio half compares with it)
+    _absent: ClassVar[Any] = _MISSING
 
     def __init__(
         self,
@@ -240,8 +243,7 @@ class Repository(AsyncMethods):
         key: str,
         ttl: Duration | None,
         fn: Callable[[], R],
-        *,
-        tags: Tags = None,
+        tags: Tags = None,  # positional-or-keyword on purpose: defaults from a tuple, not a dict
         lock: bool = True,
         lock_wait: float = DEFAULT_LOCK_WAIT,
         beta: float = 0.0,

@@ -65,6 +65,7 @@ def make(app: Application, host: str = "127.0.0.1", port: int = 8000, token: str
     """A server for ``app``'s dashboard bound to ``host:port`` (port 0: any free port)."""
     dashboard = Dashboard(app, token=token)
     check_bind(host, dashboard)
+    dashboard.readers.stores()  # connect (and import the drivers) now, not on the first page view
     return make_server(host, port, dashboard, server_class=ThreadingServer, handler_class=QuietHandler)
 
 

@@ -3,11 +3,13 @@
 ``Batch([...]).name("import").then(Done()).catch(Alert()).finally_(Cleanup())
 .allow_failures().dispatch()`` stores the batch's state in the connection's own backend
 (a redis hash, a ``job_batches`` row, or process memory for the memory and sync
-drivers) and pushes its jobs with the batch id in their payloads. As each job finishes
-for good, the worker records it with ONE atomic operation (a Lua script, or one
-``UPDATE ... RETURNING``); the caller whose update makes ``pending`` reach 0 dispatches
-``then`` and ``finally``, and the one whose update makes ``failed`` reach 1 dispatches
-``catch``, so each callback is pushed exactly once, whichever workers finish last.
+drivers) and pushes its jobs with the batch id in their payloads. As jobs finish for
+good, the worker counts them (each job, or the members of one batch of acks together)
+with ONE atomic, idempotent operation (a Lua script, or an INSERT of the counted ids and
+one ``UPDATE ... RETURNING`` in one transaction); the caller whose update makes
+``pending`` reach 0 dispatches ``then`` and ``finally``, and the one whose update makes
+``failed`` leave 0 dispatches ``catch``, so each callback is pushed exactly once,
+whichever workers finish last.
 
 Counts: ``total`` jobs, ``pending`` (not finished), ``failed`` (failed for good),
 ``processed`` = ``total - pending - failed`` (succeeded). The first failure cancels the

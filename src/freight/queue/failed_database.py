@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from freight import sql_errors
 from freight.connections import describe_url, sql_engine
-from freight.errors import QueueConnectionError, QueueError
+from freight.errors import QUEUE_ERRORS, FreightError
 from freight.manager import clock_of
 from freight.queue.failed import FailedJob, FailedJobStore, corrupt_record, describe_exception, record_id
 
@@ -71,12 +72,9 @@ class DatabaseFailedJobStore(FailedJobStore):
     def _where(self) -> str:
         return f"failed-job store (database {describe_url(str(self.engine.url))}, table {self.table_name!r})"
 
-    def _error(self, exc: Exception, action: str) -> QueueError:
-        import sqlalchemy.exc as sa_exc
-
-        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
-            return QueueConnectionError(f"{self._where()}: cannot {action}: {getattr(exc, 'orig', exc)!r}")
-        return QueueError(f"{self._where()}: cannot {action}: {exc}")
+    def _error(self, exc: Exception, action: str, *, connecting: bool = False) -> FreightError:
+        """The freight error for a SQLAlchemy exception raised while doing ``action``."""
+        return sql_errors.translate(exc, QUEUE_ERRORS, self._where(), action, connecting=connecting)
 
     @contextmanager
     def _begin(self, action: str) -> Iterator[Connection]:
@@ -84,11 +82,21 @@ class DatabaseFailedJobStore(FailedJobStore):
 
         if not self._ready:
             self.create_tables()
+        conn = self._connect(action)
         try:
-            with self.engine.begin() as conn:
+            with conn, conn.begin():
                 yield conn
         except sa_exc.SQLAlchemyError as exc:
             raise self._error(exc, action) from exc
+
+    def _connect(self, action: str) -> Connection:
+        """A pooled connection; failing to get one means the database is unreachable."""
+        import sqlalchemy.exc as sa_exc
+
+        try:
+            return self.engine.connect()
+        except sa_exc.SQLAlchemyError as exc:
+            raise self._error(exc, action, connecting=True) from exc
 
     def create_tables(self) -> None:
         """Create the table and its indexes unless they exist (safe when workers race)."""
@@ -99,7 +107,9 @@ class DatabaseFailedJobStore(FailedJobStore):
             if self._ready:
                 return
             try:
-                self.table.create(self.engine, checkfirst=True)
+                with self._connect("create the table") as conn:
+                    self.table.create(conn, checkfirst=True)
+                    conn.commit()
             except sa_exc.SQLAlchemyError as exc:  # another process may have created it first
                 try:
                     exists = sa.inspect(self.engine).has_table(self.table_name)

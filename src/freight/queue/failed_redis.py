@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from freight import redis_errors
 from freight.connections import redis_address, redis_client
-from freight.errors import QueueConnectionError, QueueError
+from freight.errors import QUEUE_ERRORS
 from freight.manager import clock_of
 from freight.queue.failed import FailedJob, FailedJobStore, corrupt_record, describe_exception, record_id
 
@@ -41,20 +42,13 @@ class RedisFailedJobStore(FailedJobStore):
         self.index_key = f"{{{prefix}}}:index"
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
-        import redis as redis_lib
-
+    def _errors(self, action: str = "answer") -> Iterator[None]:
+        """Translate redis-py errors of the block (the redis family's one map)."""
         try:
             yield
-        except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
-            raise QueueConnectionError(
-                f"failed-job store (redis {redis_address(self.client)}, prefix {self.prefix!r}) "
-                f"is unreachable: {exc}"
-            ) from exc
-        except redis_lib.RedisError as exc:
-            raise QueueError(
-                f"failed-job store (redis {redis_address(self.client)}, prefix {self.prefix!r}) failed: {exc}"
-            ) from exc
+        except redis_errors.CLIENT_ERRORS as exc:
+            who = f"failed-job store (redis {redis_address(self.client)}, prefix {self.prefix!r})"
+            raise redis_errors.translate(exc, QUEUE_ERRORS, who, action, self.client) from exc
 
     @staticmethod
     def _record(raw: Any, id: Any = "?") -> FailedJob:

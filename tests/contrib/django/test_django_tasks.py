@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from django_tasks import TaskResultStatus, default_task_backend
+try:
+    from django.tasks import TaskResultStatus, default_task_backend  # Django 6
+except ImportError:
+    from django_tasks import TaskResultStatus, default_task_backend  # the backport (Django 5.2)
 from shop.tasks import add, boom, slow_double
 
 from conftest import HERE

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from freight import sql_errors
 from freight.cache.stores.base import Clock, Store, lock_prefix
 from freight.cache.stores.database_lock import DatabaseLock
 from freight.cache.stores.database_sql import (
@@ -34,13 +35,12 @@ from freight.cache.stores.database_sql import (
     cell_bytes,
     fits,
     integer,
-    is_retryable,
     make_table,
     not_an_integer,
     stored_key,
 )
 from freight.connections import sql_engine
-from freight.errors import CacheConnectionError, CacheError, ConfigurationError
+from freight.errors import CACHE_ERRORS, CacheError, ConfigurationError, FreightError
 from freight.manager import clock_of
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ __all__ = ["DatabaseLock", "DatabaseStore", "KEY_BYTES", "create", "stored_key"]
 MANY_CHUNK = 500
 #: tries at creating the tables while other processes race to do the same (about 4 s in all)
 CREATE_ATTEMPTS = 12
-_SQL_ATTEMPTS = 50
+#: times an increment is tried when another writer keeps winning the race for its row
+RACE_TRIES = 50
 _DIALECTS = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
 
@@ -180,16 +181,10 @@ class DatabaseStore(Store):
     def _expiry(self, seconds: float | None) -> float | None:
         return None if seconds is None else self.clock() + seconds
 
-    def _error(self, exc: Exception, action: str, *, connecting: bool = False) -> CacheError:
+    def _error(self, exc: Exception, action: str, *, connecting: bool = False) -> FreightError:
         """The freight error for a SQLAlchemy exception raised while doing ``action``."""
-        detail = str(getattr(exc, "orig", None) or exc).strip()
-        if connecting or getattr(exc, "connection_invalidated", False):
-            return CacheConnectionError(
-                f"database cache store {self.name!r} cannot reach {self._address} ({action}): {detail}"
-            )
-        return CacheError(
-            f"database cache store {self.name!r} at {self._address} failed to {action}: {detail}"
-        )
+        who = f"database cache store {self.name!r} at {self._address}"
+        return sql_errors.translate(exc, CACHE_ERRORS, who, action, connecting=connecting)
 
     def _connect(self, action: str) -> Connection:
         try:
@@ -233,14 +228,12 @@ class DatabaseStore(Store):
 
     def _run(self, stmt: Executable, params: Any, action: str, *, relaxed: bool = True) -> Any:
         """Execute one statement in its own transaction (again after a deadlock); its rowcount."""
-        for attempt in range(_SQL_ATTEMPTS):
-            try:
-                with self._session(action, relaxed=relaxed) as conn:
-                    return conn.execute(stmt, params).rowcount
-            except CacheError as exc:
-                if attempt + 1 == _SQL_ATTEMPTS or not is_retryable(exc.__cause__):
-                    raise
-        raise AssertionError("unreachable")
+
+        def once() -> Any:
+            with self._session(action, relaxed=relaxed) as conn:
+                return conn.execute(stmt, params).rowcount
+
+        return sql_errors.retry_deadlocks(once)
 
     def _insert_new(self, ops: Statements, params: dict[str, Any], action: str) -> bool:
         """INSERT in its own transaction; False when the key already exists."""
@@ -291,16 +284,11 @@ class DatabaseStore(Store):
         """One upsert RETURNING the new value (SQLite, PostgreSQL, MariaDB), or a row-locking
         transaction (MySQL); again after a deadlock or a lost race."""
         k, now, action = self._key(key), self.clock(), f"increment {key!r}"
-        for attempt in range(_SQL_ATTEMPTS):
-            try:
-                new = self._increment_once(k, key, by, now, action)
-            except CacheError as exc:
-                if attempt + 1 == _SQL_ATTEMPTS or not is_retryable(exc.__cause__):
-                    raise
-                continue
+        for _ in range(RACE_TRIES):
+            new = sql_errors.retry_deadlocks(lambda: self._increment_once(k, key, by, now, action))
             if new is not None:
                 return new
-        raise CacheError(f"database cache store {self.name!r}: {action} lost {_SQL_ATTEMPTS} races")
+        raise CacheError(f"database cache store {self.name!r}: {action} lost {RACE_TRIES} races")
 
     def _increment_once(self, k: str, key: str, by: int, now: float, action: str) -> int | None:
         """One attempt; None when another process inserted the missing row first."""

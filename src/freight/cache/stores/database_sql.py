@@ -28,7 +28,6 @@ __all__ = [
     "cell_bytes",
     "fits",
     "integer",
-    "is_retryable",
     "make_table",
     "not_an_integer",
     "stored_key",
@@ -79,13 +78,6 @@ def make_table(metadata: MetaData, name: str, data: str, data_type: Any) -> Tabl
         sa.Column(data, key_type if data_type is None else data_type, nullable=False),
         sa.Column("expiration", sa.Double(), nullable=True, index=True),
     )
-
-
-def is_retryable(exc: BaseException | None) -> bool:
-    """A deadlock or serialization failure: the transaction may simply be run again."""
-    orig = getattr(exc, "orig", None)
-    code = orig.args[0] if orig is not None and orig.args else None
-    return code in (1213, 1205) or getattr(orig, "sqlstate", None) in ("40001", "40P01")
 
 
 def integer(raw: bytes, by: int, key: str, store: str) -> int:

@@ -27,12 +27,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from freight import memcached_errors
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store, lock_prefix
-from freight.cache.stores.memcached_clients import ThreadClients, kernel_timeout_module, timed_out
+from freight.cache.stores.memcached_clients import ThreadClients, kernel_timeout_module
 from freight.cache.stores.memcached_ring import RingClient
 from freight.connections import after_fork
-from freight.errors import CacheConnectionError, CacheError, MissingDependencyError
+from freight.errors import CACHE_ERRORS, CacheError, FreightError, MissingDependencyError
 from freight.manager import clock_of
 
 __all__ = ["MemcachedLock", "MemcachedStore", "create", "expire_time", "server_key"]
@@ -83,8 +84,6 @@ class MemcachedStore(Store):
         super().__init__(name=name, prefix=prefix, clock=clock, version=version)
         from pymemcache.exceptions import (
             MemcacheClientError,
-            MemcacheError,
-            MemcacheUnexpectedCloseError,
             MemcacheUnknownCommandError,
         )
 
@@ -97,9 +96,7 @@ class MemcachedStore(Store):
         self._address = "memcached://" + ",".join(servers)
         self._kp = self.key_prefix
         self._lp = lock_prefix(prefix)
-        self._errors: tuple[type[Exception], ...] = (MemcacheError, OSError)
-        self._base_error: type[Exception] = MemcacheError
-        self._closed_error: type[Exception] = MemcacheUnexpectedCloseError
+        self._errors: tuple[type[Exception], ...] = memcached_errors.CLIENT_ERRORS
         self._client_error: type[Exception] = MemcacheClientError
         self._unknown_command: type[Exception] = MemcacheUnknownCommandError
         #: the server's clock, for absolute TTLs (memcached keeps real time, not the test clock)
@@ -139,18 +136,10 @@ class MemcachedStore(Store):
             return 0  # forever: no need for the server's time
         return expire_time(seconds, self.server_time())
 
-    def _error(self, exc: Exception, action: str) -> CacheError:
+    def _error(self, exc: Exception, action: str) -> FreightError:
         """The freight error for a pymemcache or socket exception raised while doing ``action``."""
-        down = isinstance(exc, OSError | self._closed_error) or type(exc) is self._base_error
-        if timed_out(exc):
-            return CacheConnectionError(
-                f"memcached cache store {self.name!r}: {self._address} did not answer in time ({action})"
-            )
-        if down:
-            return CacheConnectionError(
-                f"memcached cache store {self.name!r} cannot reach {self._address} ({action}): {exc}"
-            )
-        return CacheError(f"memcached cache store {self.name!r} at {self._address} failed to {action}: {exc}")
+        who = f"memcached cache store {self.name!r} at {self._address}"
+        return memcached_errors.translate(exc, CACHE_ERRORS, who, action)
 
     # -- primitives -------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:

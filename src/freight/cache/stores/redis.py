@@ -19,16 +19,17 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from freight import redis_errors
 from freight.cache.lock import Lock
 from freight.cache.stores.base import Clock, Store, lock_prefix
 from freight.cache.stores.redis_async import AsyncRedisOps
 from freight.cache.stores.redis_tags import RedisTagOps
 from freight.cache.tags import TagOps
 from freight.connections import async_redis_client, redis_address, redis_client
-from freight.errors import CacheConnectionError, CacheError
+from freight.errors import CACHE_ERRORS, CacheError, FreightError
 from freight.lua import register
 from freight.manager import clock_of
-from freight.redis_topology import in_failover, is_cluster, rediscover
+from freight.redis_topology import is_cluster
 
 __all__ = ["RedisLock", "RedisStore", "create"]
 
@@ -74,7 +75,6 @@ class RedisStore(Store):
         self._redis_error: type[Exception] = redis.RedisError
         #: the base class of redis-py's errors (for the tag operations, see :meth:`fail`)
         self.redis_error = self._redis_error
-        self._connection_errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
         #: a Redis Cluster client: multi-key commands are split per hash slot
         self.cluster = is_cluster(client)
         self._kp = self.key_prefix
@@ -99,7 +99,7 @@ class RedisStore(Store):
         """The redis key holding the lock ``name``."""
         return _b(self._lp + name)
 
-    def translate_error(self, exc: Exception, action: str) -> CacheError:
+    def translate_error(self, exc: Exception, action: str) -> FreightError:
         """The freight error for a redis-py exception raised while doing ``action``."""
         return self._error(exc, action)
 
@@ -108,17 +108,13 @@ class RedisStore(Store):
         ``async_client``)."""
         return self._aio
 
-    def _error(self, exc: Exception, action: str) -> CacheError:
+    def _error(self, exc: Exception, action: str) -> FreightError:
         """The freight error for a redis-py exception raised while doing ``action``."""
-        if isinstance(exc, self._connection_errors) or in_failover(exc):
-            if not isinstance(exc, self._connection_errors):
-                rediscover(self.client)  # a sentinel client finds the new master on its next call
-            return CacheConnectionError(
-                f"redis cache store {self.name!r} cannot reach {self._address} ({action}): {exc}"
-            )
-        return CacheError(f"redis cache store {self.name!r} at {self._address} failed to {action}: {exc}")
+        return redis_errors.translate(
+            exc, CACHE_ERRORS, f"redis cache store {self.name!r} at {self._address}", action, self.client
+        )
 
-    def fail(self, exc: Exception, action: str) -> CacheError:
+    def fail(self, exc: Exception, action: str) -> FreightError:
         """The freight error for a redis-py exception raised while doing ``action``."""
         return self._error(exc, action)
 

@@ -12,13 +12,13 @@ docs/queue-drivers.md describes the layout and the locking in full.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
+from freight import sql_errors
 from freight.connections import describe_url, sql_engine
-from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.errors import QUEUE_ERRORS, MissingDependencyError
 from freight.manager import clock_of
 from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
@@ -27,7 +27,6 @@ from freight.queue.drivers.database_sql import (
     AUTOCOMMIT,
     MAX_ATTEMPTS,
     begin_immediate,
-    is_deadlock,
     jobs_table,
     relaxed_commits,
     reserved_job,
@@ -45,8 +44,8 @@ __all__ = ["DatabaseQueue", "create", "jobs_table"]
 MAX_BATCH = 1000
 #: rows per INSERT in ``push_raw_many``
 INSERT_CHUNK = 1000
-#: runs of a transaction the database aborted to break a deadlock
-DEADLOCK_RETRIES = 5
+#: runs of a transaction the database aborted to break a deadlock (the SQL family's policy)
+DEADLOCK_RETRIES = sql_errors.DEADLOCK_TRIES
 
 T = TypeVar("T")
 
@@ -88,11 +87,6 @@ class DatabaseQueue(Queue):
         self.sqlite_wal = sqlite_wal
         self.locking = ""
         self._sa_error: type[Exception] = sa_exc.SQLAlchemyError
-        self._connect_errors: tuple[type[Exception], ...] = (
-            sa_exc.InterfaceError,
-            sa_exc.DisconnectionError,
-            sa_exc.TimeoutError,
-        )
         self._ready = False
         dialect = engine.dialect.name
         self._sqlite = dialect == "sqlite"
@@ -213,32 +207,26 @@ class DatabaseQueue(Queue):
         self._ready = True
 
     # -- plumbing -----------------------------------------------------------------------
-    def _fail(self, exc: Exception, action: str) -> NoReturn:
-        where = f"queue connection {self.name!r} ({self.address})"
-        lost = isinstance(exc, self._connect_errors) or getattr(exc, "connection_invalidated", False)
-        if lost:
-            raise QueueConnectionError(
-                f"cannot {action}: the database of {where} is unreachable: {exc}"
-            ) from exc
-        raise QueueError(f"cannot {action} on {where}: {exc}") from exc
+    def _fail(self, exc: Exception, action: str, *, connecting: bool = False) -> NoReturn:
+        """Raise the freight error for a SQLAlchemy exception raised while doing ``action``."""
+        who = f"queue connection {self.name!r} ({self.address})"
+        raise sql_errors.translate(exc, QUEUE_ERRORS, who, action, connecting=connecting) from exc
 
     def _connect(self, action: str, engine: Engine | None = None) -> Connection:
         """A pooled connection; failing to get one is a QueueConnectionError."""
         try:
             return (engine or self.engine).connect()
         except self._sa_error as exc:
-            raise QueueConnectionError(
-                f"cannot {action}: the database of queue connection {self.name!r} "
-                f"({self.address}) is unreachable: {exc}"
-            ) from exc
+            self._fail(exc, action, connecting=True)
 
     def _run(self, action: str, body: Callable[[Connection], T], engine: Engine | None = None) -> T:
         """``body(conn)`` in a transaction that commits on success, run again when the
-        database aborted it to break a deadlock; other errors become QueueErrors."""
+        database aborted it to break a deadlock (``sql_errors.retry_deadlocks``); errors
+        become QueueErrors."""
         if not self._ready:
             self._setup()
-        attempt = 1
-        while True:
+
+        def once() -> T:
             conn = self._connect(action, engine)
             try:
                 with conn:
@@ -246,10 +234,9 @@ class DatabaseQueue(Queue):
                     conn.commit()
                     return result
             except self._sa_error as exc:
-                if attempt >= DEADLOCK_RETRIES or not is_deadlock(exc):
-                    self._fail(exc, action)
-            time.sleep(random.uniform(0, 0.005 * attempt))
-            attempt += 1
+                self._fail(exc, action)
+
+        return sql_errors.retry_deadlocks(once)
 
     # -- primitives ---------------------------------------------------------------------
     def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:

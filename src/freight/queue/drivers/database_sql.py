@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from freight.queue.drivers.base import ReservedJob
+from freight.sql_errors import is_deadlock  # re-exported: the SQL family has one definition
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -111,16 +112,6 @@ def row_locks(dialect: Any) -> tuple[bool, str]:
     else:
         skip = bool(getattr(dialect, "supports_for_update_skip_locked", False))
     return skip, "FOR UPDATE SKIP LOCKED" if skip else "FOR UPDATE"
-
-
-def is_deadlock(exc: Exception) -> bool:
-    """True when the database rolled the transaction back to break a deadlock (or a lock
-    wait timed out): running it again is safe."""
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) in ("40P01", "40001"):  # PostgreSQL
-        return True
-    args = getattr(orig, "args", None) or (None,)
-    return args[0] in (1213, 1205)  # MySQL/MariaDB: deadlock, lock wait timeout
 
 
 def sqlite_file(engine: Engine) -> bool:

@@ -23,15 +23,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
+from freight import redis_errors
 from freight.connections import redis_address, redis_client
-from freight.errors import MissingDependencyError, QueueConnectionError, QueueError
+from freight.errors import QUEUE_ERRORS, MissingDependencyError
 from freight.lua import register
 from freight.manager import clock_of
 from freight.queue import payload as payloads
 from freight.queue.batch import BatchRepository
 from freight.queue.drivers.base import Queue, ReservedJob
 from freight.queue.drivers.redis_batches import RedisBatches
-from freight.redis_topology import in_failover, master_watch, rediscover
+from freight.redis_errors import CLIENT_ERRORS
+from freight.redis_topology import master_watch
 
 if TYPE_CHECKING:
     import redis
@@ -99,18 +101,11 @@ class RedisQueue(Queue):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(name=name, queue=queue, retry_after=retry_after, key=key, clock=clock)
-        try:
-            import redis.exceptions as redis_errors
-        except ImportError as exc:  # pragma: no cover - redis-py is needed for any client
-            raise MissingDependencyError("redis", "redis", "redis") from exc
+        if not CLIENT_ERRORS:  # pragma: no cover - redis-py is needed for any client
+            raise MissingDependencyError("redis", "redis", "redis")
         self.client = client
         self.prefix = prefix
         self._owns_client = owns_client
-        self._connection_errors: tuple[type[BaseException], ...] = (
-            redis_errors.ConnectionError,
-            redis_errors.TimeoutError,
-        )
-        self._redis_error: type[BaseException] = redis_errors.RedisError
         self._keys: dict[str, tuple[str, str, str]] = {}
         self._watch = master_watch(client)
         self._reserve = register(client, "freight.queue.drivers", "reserve")
@@ -129,15 +124,9 @@ class RedisQueue(Queue):
         return keys
 
     def _fail(self, exc: Exception, action: str) -> NoReturn:
-        where = f"queue connection {self.name!r} ({redis_address(self.client)})"
-        if isinstance(exc, self._connection_errors):
-            raise QueueConnectionError(f"cannot {action}: redis at {where} is unreachable: {exc}") from exc
-        if in_failover(exc):  # retried like a lost connection: it succeeds once the failover ends
-            rediscover(self.client)
-            raise QueueConnectionError(f"cannot {action}: redis at {where} is failing over: {exc}") from exc
-        if isinstance(exc, self._redis_error):
-            raise QueueError(f"cannot {action} on {where}: {exc}") from exc
-        raise exc
+        """Raise the freight error for a redis-py exception raised while doing ``action``."""
+        who = f"queue connection {self.name!r} ({redis_address(self.client)})"
+        raise redis_errors.translate(exc, QUEUE_ERRORS, who, action, self.client) from exc
 
     # -- primitives ---------------------------------------------------------------------
     def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
@@ -149,7 +138,7 @@ class RedisQueue(Queue):
                 self.client.rpush(keys[0], envelope)
             else:
                 self.client.zadd(keys[1], {envelope: self.clock() + delay})
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"push to queue {queue!r}")
 
     def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
@@ -174,7 +163,7 @@ class RedisQueue(Queue):
                 for start in range(0, len(scored), PUSH_CHUNK):
                     pipe.zadd(delayed_key, dict(scored[start : start + PUSH_CHUNK]))
             pipe.execute()
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"push {len(items)} jobs to {', '.join(repr(q) for q in by_queue)}")
 
     def pop_many(self, queue: str | None = None, limit: int = 1) -> list[ReservedJob]:
@@ -190,7 +179,7 @@ class RedisQueue(Queue):
                 self._keys.get(name) or self.keys(name),
                 (_float(now), _float(now + self.retry_after), min(limit, MAX_BATCH), MAX_BATCH),
             )
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"reserve a job from queue {name!r}")
         jobs: list[ReservedJob] = []
         connection = self.name
@@ -202,7 +191,7 @@ class RedisQueue(Queue):
         """Delete a reserved job (a single ZREM: no script needed)."""
         try:
             self.client.zrem(self.keys(job.queue)[2], job.extra["member"])
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"acknowledge job {job.id!r} on queue {job.queue!r}")
 
     def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
@@ -221,7 +210,7 @@ class RedisQueue(Queue):
             for queue, members in by_queue.items():
                 pipe.zrem(self.keys(queue)[2], *members)
             pipe.execute()
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"acknowledge {len(jobs)} jobs")
 
     def release(self, job: ReservedJob, delay: float = 0) -> None:
@@ -236,7 +225,7 @@ class RedisQueue(Queue):
         at = "" if delay <= 0 else _float(self.clock() + delay)
         try:
             self._release((reserved, ready, delayed), (job.extra["member"], envelope, at))
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"release job {job.id!r} on queue {job.queue!r}")
 
     def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
@@ -245,7 +234,7 @@ class RedisQueue(Queue):
         deadline = self.clock() + (self.retry_after if seconds is None else seconds)
         try:
             return bool(self._extend((self.keys(job.queue)[2],), (job.extra["member"], _float(deadline))))
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"extend the reservation of job {job.id!r}")
 
     def counts(self, queue: str | None = None) -> tuple[int, int, int]:
@@ -259,7 +248,7 @@ class RedisQueue(Queue):
             pipe.zcard(delayed)
             pipe.zcard(reserved)
             counted = [int(n) for n in pipe.execute()]
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"count the jobs of queue {name!r}")
         return counted[0], counted[1], counted[2]
 
@@ -274,7 +263,7 @@ class RedisQueue(Queue):
             for key in self.client.scan_iter(match=f"{self.prefix}:{{*}}:*", count=1000):
                 text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
                 names.add(text[len(self.prefix) + 2 :].rsplit("}:", 1)[0])
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, "list the queues")
         return sorted(names)
 
@@ -290,7 +279,7 @@ class RedisQueue(Queue):
             pipe.zcard(delayed)
             pipe.zcard(reserved)
             return sum(int(n) for n in pipe.execute())
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"count the jobs of queue {name!r}")
 
     def clear(self, queue: str | None = None) -> int:
@@ -298,7 +287,7 @@ class RedisQueue(Queue):
         name = self.queue_name(queue)
         try:
             return int(self._clear(self.keys(name), ()))
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"clear queue {name!r}")
 
     # -- blocking -----------------------------------------------------------------------
@@ -319,7 +308,7 @@ class RedisQueue(Queue):
                     return
                 turn += 1
                 block = end - time.monotonic()
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"wait for jobs on {', '.join(repr(n) for n in names)}")
 
     def _time_to_next_job(self, names: list[str], timeout: float) -> float:
@@ -375,7 +364,7 @@ class RedisQueue(Queue):
                     if len(chunk) < CANCEL_CHUNK:
                         break
                     start += CANCEL_CHUNK
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             self._fail(exc, f"cancel job {job_id!r}")
         return None
 

@@ -2,7 +2,10 @@
 
 import asyncio
 
-from django_tasks import task
+try:
+    from django.tasks import task  # Django 6
+except ImportError:
+    from django_tasks import task  # the backport (Django 5.2)
 
 
 @task()
