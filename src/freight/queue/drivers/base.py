@@ -305,7 +305,9 @@ class Queue(ABC):
                 f"job class {data['job']!r} is defined in the script being run, which a worker "
                 "cannot import; move it into an importable module"
             )
-        seconds = delay if type(delay) is int or type(delay) is float else seconds_from(delay, now)
+        kind = type(delay)
+        finite = kind is int or (kind is float and delay - delay == 0.0)  # type: ignore[operator]
+        seconds = float(delay) if finite else seconds_from(delay, now)  # type: ignore[arg-type]  # NaN/inf raise there
         return payloads.dumps(data, self.signer), target, max(0.0, seconds), data["uuid"]
 
     def __repr__(self) -> str:
