@@ -190,14 +190,6 @@ def sql_engine(config: Mapping[str, Any], *, driver: str = "database") -> Engine
         return engine
 
 
-def dispose_engines() -> None:
-    """Dispose every shared engine (after ``fork()``, or at shutdown)."""
-    with _ENGINES_LOCK:
-        for engine in _ENGINES.values():
-            engine.dispose()
-        _ENGINES.clear()
-
-
 def _timeouts(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """The DBAPI's connect (and, on MySQL/MariaDB, read and write) timeouts for ``url``."""
     connect = int(config.get("connect_timeout", CONNECT_TIMEOUT))

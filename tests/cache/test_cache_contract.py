@@ -1,4 +1,4 @@
-"""The Cache API table of DESIGN.md, on every backend (see conftest.py for the list)."""
+"""The Cache API (docs/cache.md), on every backend (see conftest.py for the list)."""
 
 from __future__ import annotations
 

@@ -263,6 +263,7 @@ def test_attempt_allows_exactly_the_limit_per_window_across_eight_processes(conf
         assert allowed == LIMIT, f"window {window}: {allowed} attempts allowed, expected exactly {LIMIT}"
 
 
+@pytest.mark.slow
 def test_single_flight_builds_a_cold_key_once_across_four_processes_of_eight_threads(
     config: dict[str, Any],
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -33,6 +34,15 @@ def test_a_tagged_view_writes_reads_by_key_and_flushes(env: CacheEnv, cache: Rep
         "plain": "kept",
     }
     assert env.other_process().missing("user:1")
+
+
+@persistent
+def test_the_async_read_of_a_tagged_entry_checks_its_tags(env: CacheEnv, cache: Repository) -> None:
+    cache.put("k", {"v": 1}, 60, tags=["t"])
+    assert asyncio.run(cache.aget("k")) == {"v": 1}
+    assert cache.get("k") == {"v": 1}, "an async read never discards a tagged entry"
+    cache.flush_tags("t")
+    assert asyncio.run(cache.aget("k")) is None
 
 
 @persistent
@@ -96,6 +106,7 @@ def test_a_namespace_is_a_key_space_bumped_in_one_step(env: CacheEnv, cache: Rep
     assert env.other_process().namespace("pricing").get("eur") == 1.1
 
 
+@pytest.mark.slow
 @persistent
 def test_a_write_racing_a_flush_never_outlives_it(env: CacheEnv, cache: Repository) -> None:
     """WRITERS threads write tagged keys while a flush runs every FLUSH_EVERY seconds; every key

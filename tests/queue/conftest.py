@@ -31,6 +31,8 @@ from queuekit import SQL_KINDS
 
 from freight.queue.drivers.base import Queue
 
+#: the module whose create() the manager registers for a driver name, when not its own
+DRIVER_MODULES = {"database": "database_pg"}
 QUEUE_KINDS = ("memory", "redis", "cluster", "sentinel", "fakeredis", "sqlite", "postgres", "mysql")
 REDIS_KINDS = frozenset({"redis", "cluster", "sentinel", "fakeredis"})
 
@@ -140,7 +142,10 @@ def make_queue(clock: FakeClock) -> Iterator[Callable[..., Queue]]:
     made: list[Queue] = []
 
     def make(config: dict[str, Any], clock: Callable[[], float] | None = clock) -> Queue:
-        module = importlib.import_module(f"freight.queue.drivers.{config['driver']}")
+        # the factory the manager registers (database_pg:create serves "database")
+        module = importlib.import_module(
+            f"freight.queue.drivers.{DRIVER_MODULES.get(config['driver'], config['driver'])}"
+        )
         queue: Queue = module.create({**config, "clock": clock or time.time}, None)
         made.append(queue)
         return queue

@@ -21,6 +21,7 @@ DRIVER_CLASS = {
     "sentinel": "freight.queue.drivers.redis:RedisQueue",
     "fakeredis": "freight.queue.drivers.redis:RedisQueue",
 } | {kind: "freight.queue.drivers.database:DatabaseQueue" for kind in SQL_KINDS}
+DRIVER_CLASS["postgres"] = "freight.queue.drivers.database_pg:PostgresQueue"
 
 
 def driver_class(kind: str) -> type[Queue]:

@@ -1,7 +1,7 @@
 """Atomic cache locks: owner tokens, blocking with a deadline, and a context manager.
 
-Each store implements the four primitives (``acquire``, ``release``, ``force_release``,
-``current_owner``, plus ``refresh``) atomically on its backend; everything else is
+Each store implements five primitives (``acquire``, ``release``, ``force_release``,
+``current_owner`` and ``refresh``) atomically on its backend; everything else is
 derived here once.
 """
 

@@ -108,7 +108,7 @@ class CacheManager(Manager[Repository]):
     # -- stores -------------------------------------------------------------------------
     def store(self, name: str | None = None) -> Repository:
         """The repository of the store ``name`` (default: the default store), created once."""
-        if name is None:
+        if name is None:  # speed: the default store skips resolve()'s name lookup and lock check
             default = self._default
             if default is None:
                 default = self._default = self.resolve(None)
@@ -269,25 +269,25 @@ class CacheManager(Manager[Repository]):
         """See :meth:`Repository.ahas`."""
         return await self.store().ahas(key)
 
-    async def aput(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+    async def aput(self, key: str, value: Any, ttl: Duration | None = None, **options: Any) -> bool:
         """See :meth:`Repository.aput`."""
-        return await self.store().aput(key, value, ttl)
+        return await self.store().aput(key, value, ttl, **options)
 
-    async def aput_many(self, values: Mapping[str, Any], ttl: Duration | None = None) -> bool:
+    async def aput_many(self, values: Mapping[str, Any], ttl: Duration | None = None, **options: Any) -> bool:
         """See :meth:`Repository.aput_many`."""
-        return await self.store().aput_many(values, ttl)
+        return await self.store().aput_many(values, ttl, **options)
 
-    async def aadd(self, key: str, value: Any, ttl: Duration | None = None) -> bool:
+    async def aadd(self, key: str, value: Any, ttl: Duration | None = None, **options: Any) -> bool:
         """See :meth:`Repository.aadd`."""
-        return await self.store().aadd(key, value, ttl)
+        return await self.store().aadd(key, value, ttl, **options)
 
     async def aforget(self, key: str) -> bool:
         """See :meth:`Repository.aforget`."""
         return await self.store().aforget(key)
 
-    async def aincrement(self, key: str, by: int = 1) -> int:
+    async def aincrement(self, key: str, by: int = 1, **options: Any) -> int:
         """See :meth:`Repository.aincrement`."""
-        return await self.store().aincrement(key, by)
+        return await self.store().aincrement(key, by, **options)
 
     async def adecrement(self, key: str, by: int = 1) -> int:
         """See :meth:`Repository.adecrement`."""
@@ -300,3 +300,27 @@ class CacheManager(Manager[Repository]):
     async def aflexible(self, key: str, ttl: tuple[Duration, Duration], fn: Builder[R], **options: Any) -> R:
         """See :meth:`Repository.aflexible`."""
         return await self.store().aflexible(key, ttl, fn, **options)
+
+    async def apull(self, key: str, default: Any = None) -> Any:
+        """See :meth:`Repository.apull`."""
+        return await self.store().apull(key, default)
+
+    async def aforever(self, key: str, value: Any, **options: Any) -> bool:
+        """See :meth:`Repository.aforever`."""
+        return await self.store().aforever(key, value, **options)
+
+    async def atouch(self, key: str, ttl: Duration | None) -> bool:
+        """See :meth:`Repository.atouch`."""
+        return await self.store().atouch(key, ttl)
+
+    async def aflush(self) -> bool:
+        """See :meth:`Repository.aflush`."""
+        return await self.store().aflush()
+
+    async def aremember_forever(self, key: str, fn: Builder[R], **options: Any) -> R:
+        """See :meth:`Repository.aremember_forever`."""
+        return await self.store().aremember_forever(key, fn, **options)
+
+    def alock(self, name: str, seconds: float = 0, owner: str | None = None) -> Lock:
+        """See :meth:`Repository.alock`."""
+        return self.store().alock(name, seconds, owner)

@@ -240,7 +240,7 @@ def retry_failed(
                 f"failed job {record.id} cannot be verified with connection {record.connection!r}'s key"
             ) from None
     else:
-        data["attempts"] = 0
+        data.pop("attempts", None)  # written by freight before 0.2, never read
         data["created_at"] = now
         raw = payloads.dumps(data, queue.signer)
     queue.push_raw(raw, record.queue, 0)

@@ -103,6 +103,16 @@ class Job:
             raise ConfigurationError(
                 f"{where}.timeout must be seconds from 0 to a year, or None, got {timeout!r}"
             )
+        until = vars(cls).get("unique_until")
+        if until is not None and until not in ("done", "processing"):
+            raise ConfigurationError(f"{where}.unique_until must be 'done' or 'processing', got {until!r}")
+        unique_for = vars(cls).get("unique_for")
+        if unique_for is not None and (
+            isinstance(unique_for, bool) or not isinstance(unique_for, int | float) or unique_for <= 0
+        ):
+            raise ConfigurationError(
+                f"{where}.unique_for must be positive seconds (a unique lock must expire), got {unique_for!r}"
+            )
         backoff = vars(cls).get("backoff")
         if isinstance(backoff, FunctionType) and backoff.__code__.co_argcount == 1:
             cls.backoff = staticmethod(backoff)  # ``backoff = lambda attempt: ...`` in a class body

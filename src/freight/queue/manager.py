@@ -27,7 +27,7 @@ _BUILTIN = {
     "sync": "freight.queue.drivers.sync:create",
     "memory": "freight.queue.drivers.memory:create",
     "redis": "freight.queue.drivers.redis:create",
-    "database": "freight.queue.drivers.database:create",
+    "database": "freight.queue.drivers.database_pg:create",
 }
 
 

@@ -2,10 +2,11 @@
 
 A payload is a JSON object::
 
-    {"uuid": "...", "job": "module:QualName", "data": {...}, "attempts": 0,
+    {"uuid": "...", "job": "module:QualName", "data": {...},
      "max_tries": 3, "backoff": [1, 5, 30] | 5 | null, "timeout": 60,
      "retry_until": 1735689600.0 | null, "queue": "emails", "created_at": 1735680000.0}
 
+Attempts are not in the payload: the driver counts reservations (``ReservedJob.attempts``).
 ``data`` uses the JSON codec's tagged types, so datetimes, Decimals, UUIDs... survive.
 With a connection ``key`` the JSON is prefixed by an HMAC-SHA256 signature
 (``sig:<hex>:<json>``) and a worker holding the key refuses anything unsigned or tampered.
@@ -44,6 +45,7 @@ MAX_TRIES = 2**31 - 2
 MAX_TIMEOUT = 366 * 86400.0
 
 _SIG_PREFIX = "sig:"
+#: speed: "module:QualName" per job class, formatted once instead of on every push
 _PATHS: dict[type, str] = {}
 REQUIRED = ("uuid", "job", "data")
 
@@ -68,7 +70,6 @@ def build(job: Job, queue: str, now: float) -> dict[str, Any]:
         "uuid": os.urandom(16).hex(),
         "job": path,
         "data": job.get_data(),
-        "attempts": 0,
         "max_tries": job.tries,
         "backoff": backoff,
         "timeout": job.timeout,

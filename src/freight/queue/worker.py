@@ -61,6 +61,8 @@ EXIT_IMPORT = 5
 PREFETCH_BUDGET = 0.25
 #: seconds an idle worker blocks on a server (redis BLMOVE) before it checks for a stop
 IDLE_SLICE = 1.0
+#: a polling driver's first idle wait after work (seconds); it doubles per empty poll up to --sleep
+POLL_FIRST = 0.05
 
 
 class Worker:
@@ -138,6 +140,7 @@ class Worker:
         self._prefetch = 1
         self._budget = min(PREFETCH_BUDGET, self.queue.retry_after / 10)
         self._buffer: deque[ReservedJob] = deque()
+        self._empty_polls = 0
         self._batch_started = 0.0
         self._batch_size = 0
         self._closing = threading.Lock()
@@ -249,6 +252,7 @@ class Worker:
                 return False
             if jobs:
                 self._buffer.extend(jobs)
+                self._empty_polls = 0
                 self._batch_started, self._batch_size = self.clock(), len(jobs)
                 return True
         return False
@@ -256,7 +260,13 @@ class Worker:
     def _idle(self) -> None:
         # a driver blocking on its server does so for at most IDLE_SLICE at a time, and one
         # that cannot (or polls) sleeps with sleep_fn, so a stop (SIGTERM) is seen at once
-        timeout = min(self.sleep, IDLE_SLICE) if self.queue.wakes_on_push else self.sleep
+        if self.queue.wakes_on_push:
+            timeout = min(self.sleep, IDLE_SLICE)
+        elif self.queue.adaptive_poll:  # 50 ms right after work, doubling per empty poll up to --sleep
+            timeout = min(self.sleep, POLL_FIRST * 2**self._empty_polls)
+            self._empty_polls = min(self._empty_polls + 1, 20)
+        else:
+            timeout = self.sleep
         if self.max_time:  # an idle worker stops at --max-time, not a --sleep later
             timeout = max(0.0, min(timeout, self._started + self.max_time - self.clock()))
         try:

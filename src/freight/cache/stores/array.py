@@ -34,6 +34,7 @@ class ArrayStore(Store):
 
     driver = "array"
     uses_clock = True
+    keeps_data = True
 
     def __init__(
         self,

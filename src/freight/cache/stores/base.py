@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncOps", "Clock", "Store", "check_version", "escape_prefix", "key_prefix", "lock_prefix"]
 
 Clock = Callable[[], float]
+#: the key spaces freight itself uses: tag metadata, flexible/XFetch records
+INTERNAL_SPACES = frozenset({"t", "f"})
 
 #: characters kept as they are in an escaped prefix: printable ASCII but % : # { } and space
 _SAFE = frozenset(chr(c) for c in range(0x21, 0x7F)) - set("%:#{}")
@@ -83,14 +85,21 @@ class Store(ABC):
 
     #: the driver name used in configuration
     driver: ClassVar[str] = "abstract"
+    # Capability flags: what a caller (and the contract suite, which generates its cases
+    # from them: tests/cache/cachekit.py) may rely on. They describe the store; nothing
+    # in the store reads them.
     #: True when the backend is shared between processes (concurrency tests run on it)
     shared: ClassVar[bool] = False
     #: True when expiry follows the injected ``clock`` (tests can travel in time)
     uses_clock: ClassVar[bool] = False
-    #: True when the store actually keeps values (False for the null store)
+    #: True when the store keeps what is put (False for the null store); not to be confused
+    #: with ``Queue.persistent``, which says whether jobs outlive the process
     persists: ClassVar[bool] = True
     #: True when the store keeps its entries in tables that create_tables() makes (database)
     has_tables: ClassVar[bool] = False
+    #: True when the values live in the store object itself (the array store): its key spaces
+    #: are made once and kept (see :meth:`space`)
+    keeps_data: ClassVar[bool] = False
 
     def __init__(
         self, *, name: str = "", prefix: str = "", clock: Clock = time.time, version: int = 1
@@ -106,8 +115,10 @@ class Store(ABC):
         self._spaces: dict[str, Store] = {}
 
     def space(self, name: str) -> Store:
-        """This store over the key space ``name`` of its version (made once; shares connections;
-        flushed with it)."""
+        """This store over the key space ``name`` of its version (shares connections; flushed with
+        it). The internal spaces are made once; a namespace's space is made once only where its
+        data lives in the store object itself (:attr:`keeps_data`), so dynamic namespace names
+        never accumulate."""
         made = self._spaces.get(name)
         if made is None:
             made = copy.copy(self)  # shares the client, and this memo
@@ -115,7 +126,8 @@ class Store(ABC):
             made.keyspace = name
             made.key_prefix = key_prefix(self.prefix, self.version, name)
             made.relayout()
-            self._spaces[name] = made
+            if self.keeps_data or name in INTERNAL_SPACES:
+                self._spaces[name] = made
         return made
 
     def relayout(self) -> None:

@@ -19,10 +19,9 @@ So a reader sees the old value, the new value or a miss: a file caught half-writ
 fails its checksum and reads as a miss. Every write, ``add``, ``increment`` and lock
 operation holds an exclusive ``fcntl.flock`` on the ``.lock`` file of the entry's
 shard. Directories are created 0700 and files 0600, explicitly (the
-umask is never touched). One level of 256 shard directories, created once, keeps a
-first write from paying for a new directory (a second level cost a ``mkdir`` on most
-first writes). Expired and corrupt entries read as misses and are removed;
-``prune()`` sweeps them. POSIX only (``fcntl``).
+umask is never touched). One level of 256 shard directories, created once, saves a
+``mkdir`` on most first writes (a second level would need one per new key). Expired
+and corrupt entries read as misses and are removed; ``prune()`` sweeps them. POSIX only (``fcntl``).
 """
 
 from __future__ import annotations

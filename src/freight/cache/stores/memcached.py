@@ -380,7 +380,8 @@ def create(config: dict[str, Any], manager: Any) -> MemcachedStore:
     clock = clock_of(config, manager)
     version = config.get("version", 1)
     if len(servers) == 1:
-        # one server: a plain client per thread (no ring, no pool), about twice as fast per call
+        # speed: one server gets a plain client per thread, which saves the ring lookup and the
+        # pool checkout on every call
         server = normalize_server_spec(servers[0])  # (host, port), or a unix socket path
         # the kernel enforces the timeout: no poll() before every send and recv
         sockets = kernel_timeout_module(timeout)

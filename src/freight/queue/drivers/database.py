@@ -56,6 +56,8 @@ class DatabaseQueue(Queue):
     driver = "database"
     #: wait() polls: a push is seen when the wait ends
     wakes_on_push: ClassVar[bool] = False
+    #: an idle worker polls 50 ms after work, doubling up to --sleep
+    adaptive_poll: ClassVar[bool] = True
     #: ack_many deletes a batch in one round trip
     batch_acks: ClassVar[bool] = True
     #: jobs live in a table that create_tables() makes
@@ -95,17 +97,20 @@ class DatabaseQueue(Queue):
         # PostgreSQL reserves and acknowledges without waiting for the WAL flush (unless
         # durable_acks): a server crash can undo only the last moments of them, and an undone
         # reservation or ack makes its job run again, never lose it. Pushes always wait.
-        self._writer = self._settler = engine
+        # _push_engine: pushes, releases, extends; _ack_engine: reserve-and-mark and acks;
+        # _reserve_engine: the reserve transaction. (``b_held``: the attempts count a
+        # reservation saw, which proves the row is still held by it.)
+        self._push_engine = self._ack_engine = engine
         if dialect == "postgresql":
             url = engine.url.render_as_string(hide_password=False)
-            self._writer = self._settler = sql_engine({"url": url, "engine_options": AUTOCOMMIT})
+            self._push_engine = self._ack_engine = sql_engine({"url": url, "engine_options": AUTOCOMMIT})
             if not durable_acks and engine.dialect.driver in ("psycopg", "psycopg2"):
-                self._settler = sql_engine({"url": url, "engine_options": relaxed_commits(engine.url)})
-        self.durable_acks = self._settler is self._writer
+                self._ack_engine = sql_engine({"url": url, "engine_options": relaxed_commits(engine.url)})
+        self.durable_acks = self._ack_engine is self._push_engine
         # MySQL/MariaDB reserve in READ COMMITTED: no gap locks, so far fewer deadlocks
-        self._reserver = engine
+        self._reserve_engine = engine
         if dialect in ("mysql", "mariadb"):
-            self._reserver = engine.execution_options(isolation_level="READ COMMITTED")
+            self._reserve_engine = engine.execution_options(isolation_level="READ COMMITTED")
         self._returning = dialect == "postgresql"
         t = self.table
         bp = sa.bindparam
@@ -113,12 +118,12 @@ class DatabaseQueue(Queue):
         self._count = sa.select(sa.func.count()).select_from(t).where(t.c.queue == bp("b_queue"))
         self._delete_queue = sa.delete(t).where(t.c.queue == bp("b_queue"))
         self._reserved = sa.and_(
-            t.c.id == bp("b_id"), t.c.attempts == bp("b_token"), t.c.reserved_at.is_not(None)
+            t.c.id == bp("b_id"), t.c.attempts == bp("b_held"), t.c.reserved_at.is_not(None)
         )
         self._ack = sa.delete(t).where(self._reserved)
         self._ack_many = sa.delete(t).where(
             t.c.id.in_(bp("b_ids", expanding=True)),
-            t.c.attempts == bp("b_token"),
+            t.c.attempts == bp("b_held"),
             t.c.reserved_at.is_not(None),
         )
         # a malformed row (token None: its attempts cell is not an integer) is deleted by id
@@ -250,7 +255,7 @@ class DatabaseQueue(Queue):
             "available_at": now + delay if delay > 0 else now,
             "created_at": now,
         }
-        self._run(f"push to queue {queue!r}", lambda conn: conn.execute(self._insert, row), self._writer)
+        self._run(f"push to queue {queue!r}", lambda conn: conn.execute(self._insert, row), self._push_engine)
 
     def push_raw_many(self, items: Sequence[tuple[str, str, float]]) -> None:
         """Insert many job rows: one executemany INSERT per 1000 rows, in one transaction."""
@@ -285,7 +290,9 @@ class DatabaseQueue(Queue):
         connection = self.name
         if self._returning:
             rows = list(
-                self._run(action, lambda conn: conn.execute(self._pick_and_mark, params).all(), self._settler)
+                self._run(
+                    action, lambda conn: conn.execute(self._pick_and_mark, params).all(), self._ack_engine
+                )
             )
             rows.sort(key=lambda r: (r[3], r[0]))
             return [reserved_job(r[0], name, r[1], r[2], connection, counted=True) for r in rows]
@@ -298,18 +305,18 @@ class DatabaseQueue(Queue):
                 conn.execute(self._mark, {**params, "b_ids": [r[0] for r in picked]})
             return picked
 
-        picked = self._run(action, pick_and_mark, self._reserver)
+        picked = self._run(action, pick_and_mark, self._reserve_engine)
         return [reserved_job(r[0], name, r[1], r[2], connection, counted=False) for r in picked]
 
     def ack(self, job: ReservedJob) -> None:
         """Delete the job's row, unless another worker has reserved it since."""
         if job.extra["token"] is None:
             return self.ack_many([job])
-        params = {"b_id": int(job.id), "b_token": job.extra["token"]}
+        params = {"b_id": int(job.id), "b_held": job.extra["token"]}
         self._run(
             f"acknowledge job {job.id} on queue {job.queue!r}",
             lambda conn: conn.execute(self._ack, params),
-            self._settler,
+            self._ack_engine,
         )
 
     def ack_many(self, jobs: Sequence[ReservedJob]) -> None:
@@ -325,9 +332,9 @@ class DatabaseQueue(Queue):
                 if token is None:
                     conn.execute(self._ack_ids, {"b_ids": ids})
                 else:
-                    conn.execute(self._ack_many, {"b_ids": ids, "b_token": token})
+                    conn.execute(self._ack_many, {"b_ids": ids, "b_held": token})
 
-        self._run(f"acknowledge {len(jobs)} jobs", delete, self._settler if len(groups) == 1 else None)
+        self._run(f"acknowledge {len(jobs)} jobs", delete, self._ack_engine if len(groups) == 1 else None)
 
     def release(self, job: ReservedJob, delay: float = 0) -> None:
         """Make the job available again with ``job.attempts`` as its attempt count.
@@ -338,7 +345,7 @@ class DatabaseQueue(Queue):
         """
         params: dict[str, Any] = {
             "b_id": int(job.id),
-            "b_token": job.extra["token"],
+            "b_held": job.extra["token"],
             "b_attempts": job.attempts,
         }
         statement = self._release_now
@@ -348,18 +355,18 @@ class DatabaseQueue(Queue):
         self._run(
             f"release job {job.id} on queue {job.queue!r}",
             lambda conn: conn.execute(statement, params),
-            self._writer,
+            self._push_engine,
         )
 
     def extend(self, job: ReservedJob, seconds: float | None = None) -> bool:
         """Move the job's reservation deadline to now + ``seconds`` (default ``retry_after``);
         False when the job is no longer reserved by this worker."""
         deadline = self.clock() + (self.retry_after if seconds is None else seconds)
-        params = {"b_id": int(job.id), "b_token": job.extra["token"], "b_deadline": deadline}
+        params = {"b_id": int(job.id), "b_held": job.extra["token"], "b_deadline": deadline}
         return self._run(
             f"extend the reservation of job {job.id}",
             lambda conn: conn.execute(self._extend, params).rowcount == 1,
-            self._writer,
+            self._push_engine,
         )
 
     def counts(self, queue: str | None = None) -> tuple[int, int, int]:

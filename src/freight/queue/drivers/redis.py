@@ -131,7 +131,7 @@ class RedisQueue(Queue):
     # -- primitives ---------------------------------------------------------------------
     def push_raw(self, raw: str, queue: str, delay: float = 0) -> None:
         """Store one payload on ``queue`` with one native command (RPUSH, or ZADD when delayed)."""
-        keys = self._keys.get(queue) or self.keys(queue)
+        keys = self.keys(queue)
         envelope = f"0|{os.urandom(8).hex()}|{raw}"
         try:
             if delay <= 0:
@@ -176,7 +176,7 @@ class RedisQueue(Queue):
         now = self.clock()
         try:
             envelopes = self._reserve(
-                self._keys.get(name) or self.keys(name),
+                self.keys(name),
                 (_float(now), _float(now + self.retry_after), min(limit, MAX_BATCH), MAX_BATCH),
             )
         except CLIENT_ERRORS as exc:
