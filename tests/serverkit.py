@@ -225,11 +225,11 @@ def memcached_up(port: int) -> bool:
 
 def start_memcached(port: int, *, daemon: bool = True) -> subprocess.Popen[bytes] | None:
     """One memcached on ``port``: daemonised (pid file under ROOT), or a child process."""
-    work = ROOT / str(port)
-    work.mkdir(parents=True, exist_ok=True)
     user = ["-u", "root"] if os.geteuid() == 0 else []
     command = ["memcached", "-l", HOST, "-p", str(port), "-U", "0", "-m", "32", *user]
     if daemon:
+        work = ROOT / str(port)
+        work.mkdir(parents=True, exist_ok=True)
         subprocess.run([*command, "-d", "-P", str(work / "memcached.pid")], check=True)
         _wait(lambda: memcached_up(port), 10, f"memcached {port}")
         return None
