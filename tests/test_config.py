@@ -185,14 +185,14 @@ def test_double_underscore_paths_set_any_key_with_toml_scalars() -> None:
             "FREIGHT__cache__stores__redis__driver": "redis",  # a new store, created on the fly
             "FREIGHT__cache__stores__redis__url": "redis://127.0.0.1:6379/3",
             "FREIGHT__cache__stores__array__max_entries": "1_000",
-            "FREIGHT__queue__connections__database__after_commit": "true",
+            "FREIGHT__queue__connections__database__durable_acks": "true",
         }
     )
     assert config["queue"]["connections"]["database"]["retry_after"] == 120
     assert config["cache"]["stores"]["file"]["path"] == "/var/cache/app"
     assert config["cache"]["stores"]["redis"] == {"driver": "redis", "url": "redis://127.0.0.1:6379/3"}
     assert config["cache"]["stores"]["array"]["max_entries"] == 1000
-    assert config["queue"]["connections"]["database"]["after_commit"] is True
+    assert config["queue"]["connections"]["database"]["durable_acks"] is True
 
 
 def test_environment_is_read_from_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:

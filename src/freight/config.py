@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from freight.config_keys import SECTIONS, check_keys, check_table
 from freight.errors import ConfigurationError
 from freight.serialization import signing_key
 
@@ -248,6 +249,7 @@ def _validate_section(config: dict[str, Any], section: str, items_key: str, kind
                 _require(ok, f"{where}.{number}", "must be a finite, non-negative number")
         if "key" in item:
             signing_key(item["key"], f"invalid configuration at {where + '.key'!r}:")
+        check_table(item, where, kind)
         for text in ("url", "path", "prefix", "table", "queue", "serializer"):
             if text in item:
                 _require(isinstance(item[text], str), f"{where}.{text}", "must be a string")
@@ -264,6 +266,10 @@ def validate(config: Mapping[str, Any]) -> None:
     """Raise one :class:`ConfigurationError` naming the first invalid key and why."""
     _require(isinstance(config, Mapping), "<root>", "configuration must be a table")
     as_dict = dict(config)
+    check_keys(as_dict, SECTIONS[""], "", "the configuration")
+    for section in ("cache", "queue", "metrics", "schedule", "dashboard"):
+        if isinstance(as_dict.get(section), Mapping):
+            check_keys(as_dict[section], SECTIONS[section], section, f"the [{section}] section")
     _validate_section(as_dict, "cache", "stores", "store")
     _validate_section(as_dict, "queue", "connections", "connection")
     prefix = as_dict["cache"].get("prefix", "")
@@ -278,6 +284,7 @@ def validate(config: Mapping[str, Any]) -> None:
         )
         if "key" in failed:
             signing_key(failed["key"], "invalid configuration at 'queue.failed.key':")
+        check_table(failed, "queue.failed", "failed")
 
 
 def _validate_schedule(config: dict[str, Any]) -> None:

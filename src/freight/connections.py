@@ -234,7 +234,11 @@ def _absolute_sqlite(url: str) -> str:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    path = url.split("///", 1)[1] if "///" in url else ""
+    """Create the database file's directory, and the file itself readable by its owner only
+    (0600, like cache files; SQLite gives its -wal and -shm files the same mode)."""
+    path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
     if path and path != ":memory:" and not path.startswith("file:"):
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
+        if not os.path.exists(path):
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -59,10 +59,29 @@ class MissingDependencyError(ConfigurationError):
         what = f"the {driver!r} driver" if driver else "this feature"
         super().__init__(
             f"{what} needs the {package!r} package, which is not installed; "
-            f'install it with: pip install "freight[{extra}]"'
+            f'install it with: pip install "freight[{extra}]"{_local_install_hint(extra)}'
         )
         self.package = package
         self.extra = extra
+
+
+def _local_install_hint(extra: str) -> str:
+    """How to add ``extra`` when freight was installed from a directory or a URL rather than
+    a package index (PEP 610's ``direct_url.json``): there, ``freight[extra]`` names nothing."""
+    import json
+    from importlib import metadata
+
+    try:
+        info = json.loads(metadata.distribution("freight").read_text("direct_url.json") or "null")
+        url = str(info["url"])
+    except Exception:  # installed from an index, or not installed (a source checkout)
+        return ""
+    if url.startswith("file://"):
+        editable = "-e " if info.get("dir_info", {}).get("editable") else ""
+        return f'; freight was installed from {url[7:]}, so there: pip install {editable}"{url[7:]}[{extra}]"'
+    vcs = info.get("vcs_info", {}).get("vcs")
+    source = f"{vcs}+{url}" if vcs else url
+    return f'; freight was installed from {url}, so: pip install "freight[{extra}] @ {source}"'
 
 
 class CacheError(FreightError):

@@ -14,9 +14,10 @@ from __future__ import annotations
 import importlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
+from freight.config_keys import CONNECTION_COMMON, STORE_COMMON, check_keys
 from freight.errors import ConfigurationError
 
 __all__ = ["DriverFactory", "Manager", "Registry", "clock_of", "import_object", "lazy"]
@@ -107,6 +108,8 @@ class Manager(Generic[T]):
         #: the drivers this manager can build (built-ins, then ``extend()``)
         self.registry: Registry[T] = Registry("driver", self.builtin_drivers())
         self._resolved: dict[str, T] = {}
+        #: configuration keys declared by drivers added with ``extend(..., keys=...)``
+        self._declared: dict[str, set[str]] = {}
         self._lock = threading.RLock()
 
     # -- registry -----------------------------------------------------------------
@@ -114,10 +117,21 @@ class Manager(Generic[T]):
         """The factories (or ``module:create`` paths, imported on first use) known without ``extend()``."""
         return {}
 
-    def extend(self, driver: str, factory: DriverFactory[T] | str) -> None:
-        """Register (or replace) the factory for ``driver``; a string is imported as ``module:attr``."""
+    def extend(
+        self, driver: str, factory: DriverFactory[T] | str, *, keys: Iterable[str] | None = None
+    ) -> None:
+        """Register (or replace) the factory for ``driver``; a string is imported as ``module:attr``.
+
+        ``keys`` (or a ``config_keys`` attribute of the factory) declares the configuration keys
+        the driver takes besides the common ones: any other key is then refused when a store or
+        connection of this driver is built."""
         with self._lock:
             self.registry.register(driver, factory)
+            declared = keys if keys is not None else getattr(factory, "config_keys", None)
+            if declared is not None:
+                self._declared[driver] = set(declared)
+            else:
+                self._declared.pop(driver, None)
             for name in [n for n in self._resolved if self._driver_of(n) == driver]:
                 self._resolved.pop(name, None)
 
@@ -195,6 +209,11 @@ class Manager(Generic[T]):
         if not isinstance(driver, str) or not driver:
             raise ConfigurationError(f"{self.kind} {name!r} has no 'driver' key")
         factory = self.registry.factory(driver, f"{self.kind} {name!r} uses an ")
+        declared = self._declared.get(driver)
+        if declared is not None:
+            common = STORE_COMMON if self.kind == "store" else CONNECTION_COMMON
+            where = f"{self.items_key}.{name}"
+            check_keys(config, common | declared, where, f"the {driver!r} {self.kind} driver")
         return self.adopt(factory(self.prepare_config(config), self))
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:

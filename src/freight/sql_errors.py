@@ -19,7 +19,15 @@ from typing import Any, TypeVar
 
 from freight.errors import ErrorKinds, FreightError
 
-__all__ = ["DEADLOCK_TRIES", "is_deadlock", "is_unreachable", "pause", "retry_deadlocks", "translate"]
+__all__ = [
+    "DEADLOCK_TRIES",
+    "is_deadlock",
+    "is_unreachable",
+    "pause",
+    "retry_deadlocks",
+    "too_large",
+    "translate",
+]
 
 T = TypeVar("T")
 
@@ -37,6 +45,27 @@ else:
 def is_unreachable(exc: BaseException, *, connecting: bool = False) -> bool:
     """True when ``exc`` (raised while ``connecting``, or mid-statement) means the database is lost."""
     return connecting or isinstance(exc, _LOST) or bool(getattr(exc, "connection_invalidated", False))
+
+
+#: MySQL/MariaDB: packet too large, and the "gone away" / "lost connection" the server's
+#: hang-up after an oversized packet looks like
+_PACKET_ERRORS = (1153, 1301, 2006, 2013)
+#: bytes of parameters past which a hang-up is taken as the server refusing the packet
+LARGE_PARAMETERS = 1 << 20
+
+
+def too_large(exc: BaseException) -> int:
+    """The bytes of parameters a MySQL/MariaDB server hung up on (over ``max_allowed_packet``),
+    else 0: a write of more than :data:`LARGE_PARAMETERS` bytes answered by a packet error."""
+    args = getattr(getattr(exc, "orig", None), "args", None) or (None,)
+    if args[0] not in _PACKET_ERRORS:
+        return 0
+    params = getattr(exc, "params", None)
+    rows = params if isinstance(params, list | tuple) else [params]
+    sent = sum(
+        len(v) for row in rows if isinstance(row, dict) for v in row.values() if isinstance(v, str | bytes)
+    )
+    return sent if sent > LARGE_PARAMETERS or args[0] in (1153, 1301) else 0
 
 
 def is_deadlock(exc: BaseException | None) -> bool:
@@ -76,6 +105,12 @@ def translate(
     """The freight error for a SQLAlchemy exception raised while ``who`` (a store or connection
     and its database) did ``action``; raise it ``from exc``."""
     detail = str(getattr(exc, "orig", None) or exc).strip()
+    sent = too_large(exc)
+    if sent:
+        return kinds.error(
+            f"{who} failed to {action}: the server refused {sent} bytes of values (over MySQL/"
+            f"MariaDB's max_allowed_packet; store smaller values or raise that setting): {detail}"
+        )
     if is_unreachable(exc, connecting=connecting):
         return kinds.unreachable(f"{who} cannot reach its database ({action}): {detail}")
     return kinds.error(f"{who} failed to {action}: {detail}")

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from freight.errors import LockTimeoutError
+from freight.timeutil import lock_seconds
 
 __all__ = ["Lock", "new_owner"]
 
@@ -44,7 +45,7 @@ class Lock(ABC):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
-        self.seconds = seconds
+        self.seconds = lock_seconds(seconds, f"lock {name!r} seconds")
         self.owner = owner or new_owner()
         self._sleep = sleep
         self._clock = clock

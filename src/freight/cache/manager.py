@@ -65,13 +65,14 @@ class CacheManager(Manager[Repository]):
         """The built-in drivers, each imported on first use."""
         return {driver: self._wrap(lazy(path)) for driver, path in BUILTIN_DRIVERS.items()}
 
-    def extend(self, driver: str, factory: StoreFactory | str) -> None:
+    def extend(self, driver: str, factory: StoreFactory | str, *, keys: Iterable[str] | None = None) -> None:
         """Register a custom driver: ``factory(config, manager)`` returns a Store (or a Repository);
-        a string is imported as ``module:attr``."""
+        a string is imported as ``module:attr``; ``keys`` declares its configuration keys."""
         resolved = import_object(factory) if isinstance(factory, str) else factory
         if not callable(resolved):
             raise ConfigurationError(f"the factory for driver {driver!r} is not callable")
-        super().extend(driver, self._wrap(resolved))
+        declared = keys if keys is not None else getattr(resolved, "config_keys", None)
+        super().extend(driver, self._wrap(resolved), keys=declared)
         self._default = None
 
     def purge(self, name: str | None = None) -> None:

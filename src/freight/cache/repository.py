@@ -390,8 +390,10 @@ class Repository(FeatureMethods, AsyncMethods):
 
     def _seconds(self, ttl: Duration) -> float:
         kind = type(ttl)
-        if kind is int or kind is float:
+        if kind is int:
             return float(ttl)  # type: ignore[arg-type]
+        if kind is float and ttl - ttl == 0.0:  # type: ignore[operator]  # finite: NaN/inf raise below
+            return ttl  # type: ignore[return-value]
         return seconds_from(ttl, self._clock())
 
     def _encode_error(self, key: str, exc: SerializationError) -> SerializationError:
