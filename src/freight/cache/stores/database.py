@@ -84,7 +84,6 @@ class DatabaseStore(Store):
         from sqlalchemy.dialects import mysql
 
         self.flavour = _DIALECTS.get(engine.dialect.name, "")
-        self._ns = self.key_prefix
         #: the key prefix of this store's rows in the lock table
         self.lock_ns = lock_prefix(prefix)
         if not self.flavour:
@@ -92,7 +91,7 @@ class DatabaseStore(Store):
                 f"database cache store {self.name!r}: dialect {engine.dialect.name!r} is not supported "
                 "(use SQLite, PostgreSQL or MariaDB/MySQL)"
             )
-        if not fits(self._ns + "#x:" + HASH_MARK + "0" * 64):
+        if not fits(self.key_prefix + "#x:" + HASH_MARK + "0" * 64):
             raise ConfigurationError(
                 f"database cache store {self.name!r}: the prefix must be at most "
                 f"{KEY_BYTES - 80 - len(str(self.version))} bytes once escaped (non-ASCII characters "
@@ -138,7 +137,6 @@ class DatabaseStore(Store):
 
     def relayout(self) -> None:
         """Row keys follow :attr:`key_prefix`."""
-        self._ns = self.key_prefix
 
     # -- tables -----------------------------------------------------------------------
     def create_tables(self) -> None:
@@ -176,7 +174,7 @@ class DatabaseStore(Store):
 
     # -- helpers ----------------------------------------------------------------------
     def _key(self, key: str) -> str:
-        return stored_key(self._ns, key)
+        return stored_key(self.key_prefix, key)
 
     def _expiry(self, seconds: float | None) -> float | None:
         return None if seconds is None else self.clock() + seconds
@@ -323,7 +321,7 @@ class DatabaseStore(Store):
     def flush(self) -> bool:
         """DELETE the rows of this prefix and version (internal key spaces included); locks,
         other versions and other prefixes stay."""
-        start = _like(self._ns[:-1])
+        start = _like(self.key_prefix[:-1])
         spaces = start + ("#%" if not self.keyspace else ":%")
         self._run(self._flush, {"pattern": start + ":%", "spaces": spaces}, "flush")
         return True

@@ -94,8 +94,7 @@ class MemcachedStore(Store):
         self._local: Any = self.threads.local if self.threads is not None else None
         self.servers = servers
         self._address = "memcached://" + ",".join(servers)
-        self._kp = self.key_prefix
-        self._lp = lock_prefix(prefix)
+        self._lock_prefix = lock_prefix(prefix)
         self._errors: tuple[type[Exception], ...] = memcached_errors.CLIENT_ERRORS
         self._client_error: type[Exception] = MemcacheClientError
         self._unknown_command: type[Exception] = MemcacheUnknownCommandError
@@ -113,7 +112,6 @@ class MemcachedStore(Store):
 
     def relayout(self) -> None:
         """Key names follow :attr:`key_prefix`."""
-        self._kp = self.key_prefix
 
     @property
     def client(self) -> Any:
@@ -129,7 +127,7 @@ class MemcachedStore(Store):
 
     # -- helpers ----------------------------------------------------------------------
     def _key(self, key: str) -> str:
-        return server_key(self._kp + key)
+        return server_key(self.key_prefix + key)
 
     def _expire(self, seconds: float | None) -> int:
         if seconds is None:
@@ -145,7 +143,7 @@ class MemcachedStore(Store):
     def get(self, key: str) -> bytes | None:
         """get."""
         try:
-            return self.client.get(server_key(self._kp + key))  # type: ignore[no-any-return]
+            return self.client.get(server_key(self.key_prefix + key))  # type: ignore[no-any-return]
         except self._errors as exc:
             raise self._error(exc, "get") from exc
 
@@ -154,7 +152,7 @@ class MemcachedStore(Store):
         try:
             return bool(
                 self.client.set(
-                    server_key(self._kp + key), value, expire=self._expire(seconds), noreply=False
+                    server_key(self.key_prefix + key), value, expire=self._expire(seconds), noreply=False
                 )
             )
         except self._errors as exc:
@@ -302,7 +300,7 @@ class MemcachedLock(Lock):
     ) -> None:
         super().__init__(name, seconds, owner)
         self._store = store
-        self._key = server_key(store._lp + name)
+        self._key = server_key(store._lock_prefix + name)
 
     def _token(self) -> bytes:
         return self.owner.encode("utf-8", "surrogatepass")

@@ -43,7 +43,7 @@ def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
-def _b(text: str) -> bytes:
+def _utf8(text: str) -> bytes:
     # surrogatepass: any Python string is a valid key, and the mapping stays injective
     return text.encode("utf-8", "surrogatepass")
 
@@ -77,19 +77,17 @@ class RedisStore(Store):
         self.redis_error = self._redis_error
         #: a Redis Cluster client: multi-key commands are split per hash slot
         self.cluster = is_cluster(client)
-        self._kp = self.key_prefix
-        self._lp = lock_prefix(prefix)
+        self._lock_prefix = lock_prefix(prefix)
         self._release = register(client, "freight.cache.stores", "release_lock")
         self._refresh = register(client, "freight.cache.stores", "refresh_lock")
         self._aio = AsyncRedisOps(self, async_client, shared=async_shared) if async_client else None
 
     def relayout(self) -> None:
         """Key names follow :attr:`key_prefix`."""
-        self._kp = self.key_prefix
 
     # -- helpers ----------------------------------------------------------------------
     def _key(self, key: str) -> bytes:
-        return _b(self._kp + key)
+        return _utf8(self.key_prefix + key)
 
     def redis_key(self, key: str) -> bytes:
         """The redis key holding the cache key ``key``."""
@@ -97,7 +95,7 @@ class RedisStore(Store):
 
     def lock_key(self, name: str) -> bytes:
         """The redis key holding the lock ``name``."""
-        return _b(self._lp + name)
+        return _utf8(self._lock_prefix + name)
 
     def translate_error(self, exc: Exception, action: str) -> FreightError:
         """The freight error for a redis-py exception raised while doing ``action``."""
@@ -122,14 +120,14 @@ class RedisStore(Store):
     def get(self, key: str) -> bytes | None:
         """The bytes under ``key`` (GET)."""
         try:
-            return self.client.get(_b(self._kp + key))  # type: ignore[no-any-return]
+            return self.client.get(_utf8(self.key_prefix + key))  # type: ignore[no-any-return]
         except self._redis_error as exc:
             raise self._error(exc, "get") from exc
 
     def put(self, key: str, value: bytes, seconds: float | None) -> bool:
         """SET with PX (or no expiry)."""
         try:
-            self.client.set(_b(self._kp + key), value, px=None if seconds is None else _ms(seconds))
+            self.client.set(_utf8(self.key_prefix + key), value, px=None if seconds is None else _ms(seconds))
         except self._redis_error as exc:
             raise self._error(exc, "put") from exc
         return True
@@ -180,8 +178,8 @@ class RedisStore(Store):
                 f"redis cache store {self.name!r} has an empty prefix, so flush() cannot tell its keys "
                 f"from other data in {self._address}; set a 'prefix' for the store (or cache.prefix)"
             )
-        start = self._kp[:-1].translate(_GLOB_SPECIAL)
-        pattern = _b(start + ("[:#]*" if not self.keyspace else ":*"))
+        start = self.key_prefix[:-1].translate(_GLOB_SPECIAL)
+        pattern = _utf8(start + ("[:#]*" if not self.keyspace else ":*"))
         try:
             batch: list[bytes] = []
             for found in self.client.scan_iter(match=pattern, count=1000):
@@ -265,7 +263,7 @@ class RedisLock(Lock):
         super().__init__(name, seconds, owner)
         self._store = store
         self._key = store.lock_key(name)
-        self._owner_b = _b(self.owner)
+        self._owner_b = _utf8(self.owner)
 
     def _ttl_ms(self, seconds: float) -> int:
         return _ms(seconds) if seconds > 0 else 0
@@ -275,7 +273,7 @@ class RedisLock(Lock):
         store = self._store
         try:
             return bool(
-                store.client.set(self._key, _b(self.owner), nx=True, px=self._ttl_ms(self.seconds) or None)
+                store.client.set(self._key, _utf8(self.owner), nx=True, px=self._ttl_ms(self.seconds) or None)
             )
         except store._redis_error as exc:
             raise store._error(exc, f"acquire lock {self.name!r}") from exc
@@ -305,7 +303,7 @@ class RedisLock(Lock):
         """Compare-and-delete in Lua: only the owner's token is ever deleted."""
         store = self._store
         try:
-            return bool(store._release(keys=[self._key], args=[_b(self.owner)]))
+            return bool(store._release(keys=[self._key], args=[_utf8(self.owner)]))
         except store._redis_error as exc:
             raise store._error(exc, f"release lock {self.name!r}") from exc
 
@@ -331,7 +329,7 @@ class RedisLock(Lock):
         store = self._store
         ttl = self._ttl_ms(self.seconds if seconds is None else seconds)
         try:
-            return bool(store._refresh(keys=[self._key], args=[_b(self.owner), ttl]))
+            return bool(store._refresh(keys=[self._key], args=[_utf8(self.owner), ttl]))
         except store._redis_error as exc:
             raise store._error(exc, f"refresh lock {self.name!r}") from exc
 
