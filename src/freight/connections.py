@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import redis
     from sqlalchemy.engine import Engine
 
-__all__ = ["after_fork", "async_redis_client", "describe_url", "redis_client", "sql_engine"]
+__all__ = ["after_fork", "async_redis_client", "describe_url", "redis_client", "sql_engine", "sql_timeouts"]
 
 _ENGINES: dict[tuple[str, tuple[tuple[str, Any], ...]], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
@@ -184,13 +184,13 @@ def sql_engine(config: Mapping[str, Any], *, driver: str = "database") -> Engine
                 options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
             else:
                 options.setdefault("pool_pre_ping", True)
-                options["connect_args"] = {**_timeouts(url, config), **options.get("connect_args", {})}
+                options["connect_args"] = {**sql_timeouts(url, config), **options.get("connect_args", {})}
             engine = sqlalchemy.create_engine(url, **options)
             _ENGINES[key] = engine
         return engine
 
 
-def _timeouts(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
+def sql_timeouts(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """The DBAPI's connect (and, on MySQL/MariaDB, read and write) timeouts for ``url``."""
     connect = int(config.get("connect_timeout", CONNECT_TIMEOUT))
     if url.startswith(("mysql", "mariadb")):

@@ -32,9 +32,9 @@ def good_payload(**fields: Any) -> str:
 def with_option(text: str) -> str:
     """A valid payload whose option fields are replaced by raw JSON ``text`` (``1e400``,
     ``NaN``... cannot be written by json.dumps)."""
-    body = good_payload()
-    head, _, _ = body.partition(',"attempts"')
-    return head + "," + text + ',"queue":"q","created_at":0.0}'
+    options = ("attempts", "max_tries", "backoff", "timeout", "retry_until")
+    body = {k: v for k, v in payloads.build(Noop(), "q", 0.0).items() if k not in options}
+    return json.dumps(body, separators=(",", ":"))[:-1] + "," + text + "}"
 
 
 #: payloads with an option out of range -> the field the reason must name
