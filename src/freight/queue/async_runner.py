@@ -38,9 +38,22 @@ __all__ = ["AsyncRunner", "is_async"]
 log = logging.getLogger("freight.worker")
 
 
+_ASYNC_HANDLE: dict[type, bool] = {}
+
+
 def is_async(running: Running) -> bool:
     """True when the job's ``handle`` is a coroutine function."""
-    return running.instance is not None and inspect.iscoroutinefunction(running.instance.handle)
+    instance = running.instance
+    if instance is None:
+        return False
+    cls = type(instance)
+    if "handle" in vars(instance):  # a handle set on the instance itself: ask every time
+        return inspect.iscoroutinefunction(instance.handle)
+    # One inspect call per job class instead of per job (about 3 us of a 30 us redis job).
+    found = _ASYNC_HANDLE.get(cls)
+    if found is None:
+        found = _ASYNC_HANDLE[cls] = inspect.iscoroutinefunction(instance.handle)
+    return found
 
 
 class AsyncRunner:
